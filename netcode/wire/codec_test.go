@@ -340,7 +340,7 @@ func arr(elems ...[]byte) []byte {
 	return b
 }
 
-func fix(v uint8) []byte { return []byte{v} }
+func fix(v uint8) []byte  { return []byte{v} }
 func str(s string) []byte { return appendStr(nil, s) }
 
 func TestDecodeLenient(t *testing.T) {
