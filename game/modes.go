@@ -20,7 +20,7 @@ const (
 
 // Modes returns every mode that ships, in a new slice the caller may keep.
 func Modes() []Mode {
-	return []Mode{benchMode()}
+	return []Mode{arenaMode(), benchMode()}
 }
 
 // FindMode returns the mode with the given name. If there is none, the
