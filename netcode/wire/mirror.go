@@ -116,7 +116,7 @@ func (m *Mirror) apply(base []EntityState, ops []byte) error {
 		off += n
 		op, gap := uint8(h&3), h>>2
 		if gap == 0 || uint64(id)+gap > math.MaxUint32 {
-			return opErr(start, id, "bad id gap %d", gap)
+			return opErr(start, id, "bad id gap %d after this entity", gap)
 		}
 		id += uint32(gap)
 		if k := i + search(base[i:], id); k > i {
