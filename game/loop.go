@@ -1,0 +1,453 @@
+package game
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrPanic is wrapped by the error Run and Exec return when the sim, a
+// callback or an Exec function panicked. The match is over; the process
+// lives on.
+var ErrPanic = errors.New("game: match panicked")
+
+// PanicError carries a panic recovered on a Loop's goroutine. It unwraps to
+// ErrPanic.
+type PanicError struct {
+	Value any    // what was passed to panic
+	Stack []byte // the goroutine's stack where it panicked
+}
+
+// Error reports the panic value; the stack is left to the caller's logger.
+func (e *PanicError) Error() string { return fmt.Sprintf("%v: %v", ErrPanic, e.Value) }
+
+// Unwrap returns ErrPanic.
+func (e *PanicError) Unwrap() error { return ErrPanic }
+
+const (
+	defaultMaxCatchUp = 4
+	defaultInputQueue = 16
+	execQueue         = 64
+)
+
+// LoopConfig configures a Loop. The zero value of each field means its
+// default.
+type LoopConfig struct {
+	// Hz is the tick rate. If zero, the sim's World().Hz is used (30 for
+	// the shipped modes); if set, it must equal the world's Hz, since the
+	// rules scale movement by the world's dt.
+	Hz int
+	// MaxCatchUp is the most extra steps run back to back after a stall
+	// before the remaining overdue ticks are dropped. If zero, 4 is used; a
+	// negative value means none (every overdue tick is dropped).
+	MaxCatchUp int
+	// InputQueue is the most inputs one player may have pending between
+	// ticks; Push refuses more. If zero, 16 is used.
+	InputQueue int
+	// Observe, if not nil, is called on the loop goroutine after each tick
+	// with its timing. It must not block.
+	Observe func(TickTiming)
+}
+
+// TickTiming is how one tick went.
+type TickTiming struct {
+	Tick     Tick          // the tick the loop ran (1 for the first)
+	Duration time.Duration // inputs + Step + onTick
+	Lateness time.Duration // how long after its due time the tick started
+	Dropped  int           // overdue ticks dropped just before this one
+}
+
+// LoopStats are a Loop's counters, safe to read from any goroutine while the
+// loop runs.
+type LoopStats struct {
+	Ticks          atomic.Uint64 // ticks run
+	DroppedTicks   atomic.Uint64 // overdue ticks skipped after stalls
+	InputsApplied  atomic.Uint64 // inputs passed to Sim.Apply
+	InputsStale    atomic.Uint64 // inputs dropped: seq not above the last applied
+	InputsOverflow atomic.Uint64 // inputs refused by Push: queue full
+
+	LastTickNanos atomic.Int64 // Duration of the last tick
+	MaxTickNanos  atomic.Int64 // longest Duration so far
+	LastLateNanos atomic.Int64 // Lateness of the last tick
+	MaxLateNanos  atomic.Int64 // greatest Lateness so far
+}
+
+// pendingInput is an input pushed but not yet applied.
+type pendingInput struct {
+	player PlayerID
+	seq    uint32
+	in     Input
+}
+
+// execReq is a function queued by Exec.
+type execReq struct {
+	fn    func()
+	state atomic.Int32 // execPending, then execRunning (loop) or execCanceled (Exec)
+	reply chan error   // buffered 1; nil, or a *PanicError, after fn ran
+}
+
+const (
+	execPending int32 = iota
+	execRunning
+	execCanceled
+)
+
+// Loop is the fixed-tick loop that owns one match. Run drives it on the
+// caller's goroutine; every other goroutine talks to the match through
+// Push (inputs) and Exec (anything else, such as Join and Leave).
+//
+// Tick n is due at start + n/Hz, computed from the start each time so the
+// cadence never drifts. Each tick drains the pending inputs, applies them
+// in (player, seq) order, steps the sim, hands the events to onTick and
+// checks whether the match is over. After a stall the loop runs at most
+// MaxCatchUp extra ticks back to back, then drops the rest of the overdue
+// ticks so the next one is in the future.
+type Loop struct {
+	// immutable after NewLoop
+	sim        Sim
+	onTick     func([]Event)
+	observe    func(TickTiming)
+	hz         int
+	maxCatchUp int
+	queueCap   int
+	exec       chan *execReq
+	done       chan struct{} // closed when Run returns
+
+	started atomic.Bool // set by the first Run
+	stats   LoopStats   // atomics; written by the loop goroutine and Push
+
+	mu      sync.Mutex
+	inbox   []pendingInput   // guarded by mu
+	pending map[PlayerID]int // guarded by mu; len(inbox) by player
+	stopped bool             // guarded by mu; Run has returned
+
+	// owned by the loop goroutine
+	start   time.Time
+	batch   []pendingInput // the drained inbox; swapped with inbox each tick
+	lastSeq map[PlayerID]uint32
+	events  []Event // reused every tick
+	ticks   Tick
+}
+
+// NewLoop returns a loop for sim. onTick, if not nil, is called on the loop
+// goroutine after each Step with that tick's events; the slice is reused,
+// so onTick must copy whatever it keeps.
+func NewLoop(sim Sim, cfg LoopConfig, onTick func(events []Event)) (*Loop, error) {
+	if sim == nil {
+		return nil, fmt.Errorf("%w: loop: nil sim", ErrBadConfig)
+	}
+	worldHz := 0
+	if w := sim.World(); w != nil {
+		worldHz = w.Hz
+	}
+	hz := cfg.Hz
+	switch {
+	case hz == 0 && worldHz > 0:
+		hz = worldHz
+	case hz == 0:
+		hz = defaultHz
+	case hz < 0 || hz > maxHz:
+		return nil, fmt.Errorf("%w: loop: Hz %d not in [1, %d]", ErrBadConfig, hz, maxHz)
+	case worldHz > 0 && hz != worldHz:
+		return nil, fmt.Errorf("%w: loop: Hz %d but the world ticks at %d", ErrBadConfig, hz, worldHz)
+	}
+	maxCatchUp := cfg.MaxCatchUp
+	switch {
+	case maxCatchUp == 0:
+		maxCatchUp = defaultMaxCatchUp
+	case maxCatchUp < 0:
+		maxCatchUp = 0
+	}
+	queueCap := cfg.InputQueue
+	switch {
+	case queueCap == 0:
+		queueCap = defaultInputQueue
+	case queueCap < 0:
+		return nil, fmt.Errorf("%w: loop: InputQueue %d", ErrBadConfig, queueCap)
+	}
+	return &Loop{
+		sim:        sim,
+		onTick:     onTick,
+		observe:    cfg.Observe,
+		hz:         hz,
+		maxCatchUp: maxCatchUp,
+		queueCap:   queueCap,
+		exec:       make(chan *execReq, execQueue),
+		done:       make(chan struct{}),
+		pending:    make(map[PlayerID]int),
+		lastSeq:    make(map[PlayerID]uint32),
+	}, nil
+}
+
+// Stats returns the loop's counters.
+func (l *Loop) Stats() *LoopStats { return &l.stats }
+
+// Sim returns the sim the loop drives. Touch it only on the loop goroutine
+// (inside Exec, onTick or Observe) while the loop runs.
+func (l *Loop) Sim() Sim { return l.sim }
+
+// LastSeq returns the sequence number of p's last applied input, or 0. Call
+// it only on the loop goroutine.
+func (l *Loop) LastSeq(p PlayerID) uint32 { return l.lastSeq[p] }
+
+// SetLastSeq records seq as p's last applied input, so inputs numbered seq
+// or below are dropped as stale; use it when a player joins or resumes.
+// Call it only on the loop goroutine.
+func (l *Loop) SetLastSeq(p PlayerID, seq uint32) { l.lastSeq[p] = seq }
+
+// ForgetPlayer drops what the loop remembers about p. Call it only on the
+// loop goroutine, after the player left.
+func (l *Loop) ForgetPlayer(p PlayerID) { delete(l.lastSeq, p) }
+
+// Push queues p's input numbered seq for the next tick. Sequence numbers
+// start at 1 and increase per input; an input whose seq is not above the
+// last applied one is dropped at the tick (InputsStale). Push is safe from
+// any goroutine and never blocks. It returns false, counting
+// InputsOverflow, when p already has InputQueue inputs pending, and false
+// without counting once Run has returned.
+func (l *Loop) Push(p PlayerID, seq uint32, in Input) bool {
+	l.mu.Lock()
+	if l.stopped {
+		l.mu.Unlock()
+		return false
+	}
+	if l.pending[p] >= l.queueCap {
+		l.mu.Unlock()
+		l.stats.InputsOverflow.Add(1)
+		return false
+	}
+	l.pending[p]++
+	l.inbox = append(l.inbox, pendingInput{player: p, seq: seq, in: in})
+	l.mu.Unlock()
+	return true
+}
+
+// Exec runs fn on the loop goroutine between ticks and waits for it. It may
+// be called before Run starts: fn then runs once Run does, before the first
+// tick. Exec returns nil after fn ran; a *PanicError if fn panicked (which
+// also ends the match); ErrStopped if Run has returned or returns before fn
+// ran; or ctx.Err() if ctx is done first, in which case fn will not run.
+// Exec must not be called from the loop goroutine.
+func (l *Loop) Exec(ctx context.Context, fn func()) error {
+	select {
+	case <-l.done:
+		return ErrStopped
+	default:
+	}
+	req := &execReq{fn: fn, reply: make(chan error, 1)}
+	select {
+	case l.exec <- req:
+	case <-l.done:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.reply:
+		return err
+	case <-l.done:
+		select {
+		case err := <-req.reply: // ran just before Run returned
+			return err
+		default:
+			return ErrStopped
+		}
+	case <-ctx.Done():
+		if req.state.CompareAndSwap(execPending, execCanceled) {
+			return ctx.Err()
+		}
+		return <-req.reply // already running: wait for it
+	}
+}
+
+// Run runs the match on the calling goroutine until the sim reports it
+// over (returning its Result and nil), ctx is done (returning ctx.Err()), or
+// something on the loop goroutine panics (returning a *PanicError). A Loop
+// runs once; calling Run again returns ErrStopped.
+func (l *Loop) Run(ctx context.Context) (res Result, err error) {
+	if !l.started.CompareAndSwap(false, true) {
+		return Result{}, ErrStopped
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			res, err = Result{}, &PanicError{Value: v, Stack: debug.Stack()}
+		}
+		l.mu.Lock()
+		l.stopped = true
+		l.inbox = nil
+		clear(l.pending)
+		l.mu.Unlock()
+		close(l.done)
+	}()
+	return l.run(ctx)
+}
+
+// due returns when slot k is due: start + k/hz, computed whole from start
+// (never by adding periods) and split so it cannot overflow.
+func (l *Loop) due(k uint64) time.Time {
+	hz := uint64(l.hz)
+	d := time.Duration(k/hz)*time.Second + time.Duration(k%hz)*time.Second/time.Duration(hz)
+	return l.start.Add(d)
+}
+
+// slotAt returns the last slot due at or before now.
+func (l *Loop) slotAt(now time.Time) uint64 {
+	el := now.Sub(l.start)
+	if el < 0 {
+		return 0
+	}
+	hz := time.Duration(l.hz)
+	k := uint64(el/time.Second)*uint64(l.hz) + uint64(el%time.Second*hz/time.Second)
+	for !l.due(k + 1).After(now) {
+		k++
+	}
+	for k > 0 && l.due(k).After(now) {
+		k--
+	}
+	return k
+}
+
+func (l *Loop) run(ctx context.Context) (Result, error) {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+
+	l.start = time.Now()
+	var k uint64 // the last slot run or dropped
+	dropped := 0 // slots dropped since the last tick ran
+	for {
+		if err := l.wait(ctx, timer, l.due(k+1)); err != nil {
+			return Result{}, err
+		}
+		for extra := 0; ; extra++ {
+			k++
+			if res, over := l.tick(l.due(k), dropped); over {
+				return res, nil
+			}
+			dropped = 0
+			if extra >= l.maxCatchUp || l.due(k+1).After(time.Now()) {
+				break
+			}
+		}
+		// Drop whatever is still overdue so the next tick is in the future.
+		if now := time.Now(); !l.due(k + 1).After(now) {
+			n := l.slotAt(now) - k
+			k += n
+			dropped = int(n)
+			l.stats.DroppedTicks.Add(n)
+		}
+	}
+}
+
+// wait serves Exec requests until due, or until ctx is done. When due has
+// already passed it still serves one pending request, so a loop that runs
+// late keeps answering.
+func (l *Loop) wait(ctx context.Context, timer *time.Timer, due time.Time) error {
+	for {
+		d := time.Until(due)
+		if d <= 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case req := <-l.exec:
+				return l.serve(req)
+			default:
+				return nil
+			}
+		}
+		timer.Reset(d)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case req := <-l.exec:
+			timer.Stop()
+			if err := l.serve(req); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// serve runs one Exec request unless its caller gave up on it. A panic in
+// fn is reported to the caller and ends the match.
+func (l *Loop) serve(req *execReq) (err error) {
+	if !req.state.CompareAndSwap(execPending, execRunning) {
+		return nil
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack()}
+			req.reply <- err
+		}
+	}()
+	req.fn()
+	req.reply <- nil
+	return nil
+}
+
+// tick runs one tick due at due and reports whether the match is over.
+func (l *Loop) tick(due time.Time, dropped int) (Result, bool) {
+	begin := time.Now()
+	l.applyInputs()
+	l.events = l.sim.Step(l.events[:0])
+	if l.onTick != nil {
+		l.onTick(l.events)
+	}
+	res, over := l.sim.Result()
+	l.ticks++
+
+	took, late := time.Since(begin), begin.Sub(due)
+	st := &l.stats
+	st.Ticks.Add(1)
+	st.LastTickNanos.Store(int64(took))
+	if int64(took) > st.MaxTickNanos.Load() {
+		st.MaxTickNanos.Store(int64(took)) // only this goroutine stores
+	}
+	st.LastLateNanos.Store(int64(late))
+	if int64(late) > st.MaxLateNanos.Load() {
+		st.MaxLateNanos.Store(int64(late))
+	}
+	if l.observe != nil {
+		l.observe(TickTiming{Tick: l.ticks, Duration: took, Lateness: late, Dropped: dropped})
+	}
+	return res, over
+}
+
+// applyInputs drains the inbox and applies it in (player, seq) order,
+// dropping inputs that are not newer than the player's last applied one.
+// The inbox and batch buffers swap, so steady state allocates nothing.
+func (l *Loop) applyInputs() {
+	l.mu.Lock()
+	l.inbox, l.batch = l.batch[:0], l.inbox
+	clear(l.pending)
+	l.mu.Unlock()
+	if len(l.batch) == 0 {
+		return
+	}
+	slices.SortStableFunc(l.batch, func(a, b pendingInput) int {
+		if c := cmp.Compare(a.player, b.player); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+	var applied, stale uint64
+	for _, pi := range l.batch {
+		if pi.seq <= l.lastSeq[pi.player] {
+			stale++
+			continue
+		}
+		l.sim.Apply(pi.player, pi.in)
+		l.lastSeq[pi.player] = pi.seq
+		applied++
+	}
+	l.stats.InputsApplied.Add(applied)
+	l.stats.InputsStale.Add(stale)
+}
