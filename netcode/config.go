@@ -1,0 +1,205 @@
+package netcode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/rallypoint/rallypoint/game"
+	"github.com/rallypoint/rallypoint/netcode/wire"
+)
+
+// Grant is what a verified join token says: who the player is and which
+// match the socket may join.
+type Grant struct {
+	Player game.PlayerID
+	Match  string
+	Name   string
+}
+
+// Authenticator checks the token a socket presents in its Hello. The lobby
+// implements it (cmd/server adapts). Errors should wrap ErrAuthExpired,
+// ErrAuthRevoked or ErrAuthInvalid so the client gets the matching close
+// code; any other error is treated as ErrAuthInvalid.
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (Grant, error)
+}
+
+// AuthenticatorFunc adapts a function to Authenticator.
+type AuthenticatorFunc func(ctx context.Context, token string) (Grant, error)
+
+// Authenticate calls f.
+func (f AuthenticatorFunc) Authenticate(ctx context.Context, token string) (Grant, error) {
+	return f(ctx, token)
+}
+
+// Errors an Authenticator returns (wrapped) and the server reports.
+var (
+	ErrAuthInvalid   = errors.New("netcode: invalid token")
+	ErrAuthExpired   = errors.New("netcode: token expired")
+	ErrAuthRevoked   = errors.New("netcode: token revoked")
+	ErrMatchNotFound = errors.New("netcode: match not found")
+	ErrNoSeat        = errors.New("netcode: no seat for this player")
+	ErrSeatExpired   = errors.New("netcode: seat released after the grace period")
+	ErrServerClosed  = errors.New("netcode: server closed")
+	ErrNoBrain       = errors.New("netcode: bots requested but no brain configured")
+)
+
+// Hooks tell the outside world (the lobby) about seats and matches. Each
+// func may be nil. They are called from match goroutines and must not block.
+type Hooks struct {
+	// MatchStarted is called once a match is running.
+	MatchStarted func(info MatchInfo)
+	// SeatReleased is called when a player's seat ends: the player left,
+	// their grace period ran out, or they never came.
+	SeatReleased func(match string, p game.PlayerID, reason string)
+	// MatchEnded is called once when a match is over or crashed; every seat
+	// in it is released.
+	MatchEnded func(match string, result game.Result, err error)
+}
+
+// Config configures a Server. The zero value of every field but Auth means
+// its default.
+type Config struct {
+	// Auth verifies socket tokens. Required.
+	Auth Authenticator
+	// Logger receives the server's logs. If nil, logs are discarded.
+	Logger *zap.Logger
+	// Hz is the default tick rate of new matches. If zero, 30 is used.
+	Hz int
+	// Interest is the default area-of-interest radius in world units;
+	// zero means every client sees the whole world.
+	Interest float32
+	// Grace is how long a dropped player's seat and entity are held for a
+	// reconnect. If zero, 30s is used.
+	Grace time.Duration
+	// HandshakeTimeout bounds the time between the upgrade and a valid
+	// Hello. If zero, 5s is used.
+	HandshakeTimeout time.Duration
+	// IdleTimeout closes a connection that sent nothing (no message, no
+	// pong) for this long. Pings are sent every IdleTimeout/3. If zero, 15s.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds one socket write. If zero, 5s is used.
+	WriteTimeout time.Duration
+	// SlowTimeout closes a client whose snapshots have been dropped or
+	// paused for this long. If zero, 5s is used.
+	SlowTimeout time.Duration
+	// MaxInFlight pauses snapshots to a client that has this many ticks of
+	// snapshots unacknowledged. If zero, Hz (one second) is used.
+	MaxInFlight int
+	// MessageRate is the sustained rate of client messages per second a
+	// connection may send; a connection over it is closed with
+	// wire.CodeRateLimited. If zero, 120 is used.
+	MessageRate float64
+	// MessageBurst is the burst allowed over MessageRate. If zero, 120.
+	MessageBurst int
+	// NewBrain makes the brain of a server-side bot (bot fill, and
+	// disconnected players when SteerDisconnected is set). If nil, matches
+	// cannot have bots.
+	NewBrain func(mode string, seed uint64) game.Brain
+	// SteerDisconnected lets a brain steer a dropped player's entity during
+	// the grace period instead of leaving it idle.
+	SteerDisconnected bool
+	// Hooks receive seat and match lifecycle events.
+	Hooks Hooks
+	// Modes lists the playable games. If nil, game.Modes() is used.
+	Modes []game.Mode
+}
+
+func (c *Config) setDefaults() error {
+	if c.Auth == nil {
+		return fmt.Errorf("netcode: Config.Auth is required")
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.Hz == 0 {
+		c.Hz = 30
+	}
+	if c.Hz < 1 || c.Hz > 240 {
+		return fmt.Errorf("netcode: Hz %d out of range 1..240", c.Hz)
+	}
+	if c.Interest < 0 {
+		return fmt.Errorf("netcode: Interest %v is negative", c.Interest)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.Grace, 30*time.Second)
+	def(&c.HandshakeTimeout, 5*time.Second)
+	def(&c.IdleTimeout, 15*time.Second)
+	def(&c.WriteTimeout, 5*time.Second)
+	def(&c.SlowTimeout, 5*time.Second)
+	if c.MessageRate == 0 {
+		c.MessageRate = 120
+	}
+	if c.MessageBurst == 0 {
+		c.MessageBurst = 120
+	}
+	if c.Modes == nil {
+		c.Modes = game.Modes()
+	}
+	return nil
+}
+
+// MatchSpec describes a match to create.
+type MatchSpec struct {
+	// ID names the match. If empty, a random id is used.
+	ID string
+	// Mode is the game to play (see game.Modes).
+	Mode string
+	// Players reserves seats. Only these players may join, unless Open.
+	Players []game.PlayerID
+	// Open lets any authenticated player whose grant names this match take
+	// a free seat.
+	Open bool
+	// Bots adds this many server-side bot players.
+	Bots int
+	// Seed makes the match reproducible. If zero, a random seed is used.
+	Seed uint64
+	// Hz overrides Config.Hz for this match when non-zero.
+	Hz int
+	// Interest overrides Config.Interest when non-zero; a negative value
+	// means the whole world.
+	Interest float32
+	// Config is passed to the game; its Seed and Hz are filled in.
+	Game game.Config
+}
+
+// MatchInfo is a published summary of a match, safe to read from any
+// goroutine.
+type MatchInfo struct {
+	ID         string          `json:"id"`
+	Mode       string          `json:"mode"`
+	State      string          `json:"state"` // "running" or "over"
+	Players    []game.PlayerID `json:"players"`
+	Bots       int             `json:"bots"`
+	Tick       uint32          `json:"tick"`
+	MaxPlayers int             `json:"max_players"`
+	Hz         int             `json:"hz"`
+}
+
+// codeFor maps an error from the handshake path to a close code.
+func codeFor(err error) uint16 {
+	switch {
+	case errors.Is(err, ErrAuthExpired):
+		return wire.CodeTokenExpired
+	case errors.Is(err, ErrAuthRevoked):
+		return wire.CodeTokenRevoked
+	case errors.Is(err, ErrMatchNotFound), errors.Is(err, game.ErrStopped):
+		return wire.CodeMatchNotFound
+	case errors.Is(err, ErrSeatExpired):
+		return wire.CodeSeatExpired
+	case errors.Is(err, ErrNoSeat), errors.Is(err, game.ErrFull):
+		return wire.CodeMatchFull
+	case errors.Is(err, ErrServerClosed):
+		return wire.CodeGoingAway
+	default:
+		return wire.CodeAuthFailed
+	}
+}

@@ -1,0 +1,297 @@
+package netcode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/lxzan/gws"
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+
+	"github.com/rallypoint/rallypoint/game"
+	"github.com/rallypoint/rallypoint/netcode/wire"
+)
+
+// Connection states.
+const (
+	stateHandshake int32 = iota // waiting for Hello
+	stateAttached               // seated in a match
+	stateClosing                // a close has been started; input is ignored
+)
+
+// conn is one game WebSocket.
+type conn struct {
+	// immutable after accept
+	srv       *Server
+	socket    *gws.Conn
+	out       *outbox
+	log       *zap.Logger
+	wantMatch string // the ?match= the client dialled, if any
+
+	// owned by the read goroutine (gws calls OnMessage and OnClose on it)
+	room      *room
+	player    game.PlayerID
+	limiter   *rate.Limiter
+	handshake *time.Timer
+
+	// shared
+	state    atomic.Int32
+	ack      atomic.Uint32 // last snapshot tick the client acknowledged
+	lastRecv atomic.Int64  // unix nanos of the last frame of any kind
+}
+
+// connSlot is the gws session storage of a socket: one pointer instead of a
+// locked map, so finding the conn for a message costs a type assertion.
+type connSlot struct{ c *conn }
+
+func (s *connSlot) Len() int                         { return 1 }
+func (s *connSlot) Load(string) (any, bool)          { return s.c, s.c != nil }
+func (s *connSlot) Delete(string)                    {}
+func (s *connSlot) Store(_ string, v any)            { s.c, _ = v.(*conn) }
+func (s *connSlot) Range(f func(k string, v any) bool) { f("conn", s.c) }
+
+func connOf(socket *gws.Conn) *conn {
+	if s, ok := socket.Session().(*connSlot); ok {
+		return s.c
+	}
+	return nil
+}
+
+// fail sends an Error message and closes the connection with code once the
+// outbox drains. Safe from any goroutine.
+func (c *conn) fail(code uint16, text string) {
+	if c.state.Swap(stateClosing) == stateClosing {
+		return
+	}
+	c.srv.stats.countClose(code)
+	if ce := c.log.Check(zap.DebugLevel, "closing connection"); ce != nil {
+		ce.Write(zap.Uint16("code", code), zap.String("reason", text))
+	}
+	b := wire.AppendError(c.out.buf(), wire.Error{Code: code, Message: text})
+	c.out.push(b, false, code)
+	c.out.close(code, text)
+}
+
+// closeQuiet closes with code without an Error message (normal endings).
+func (c *conn) closeQuiet(code uint16, text string) {
+	c.state.Store(stateClosing)
+	c.srv.stats.countClose(code)
+	c.out.close(code, text)
+}
+
+// writeLoop is the connection's only writer of game traffic. It drains the
+// outbox whole, writes every message, and blocks until there is more.
+func (c *conn) writeLoop() {
+	defer c.srv.wg.Done()
+	var b batch
+	var deadline time.Time
+	for range c.out.wake {
+		c.out.take(&b)
+		if b.dead {
+			c.out.done(&b)
+			return
+		}
+		now := time.Now()
+		if deadline.Sub(now) < c.srv.cfg.WriteTimeout-time.Second {
+			deadline = now.Add(c.srv.cfg.WriteTimeout)
+			_ = c.socket.SetWriteDeadline(deadline)
+		}
+		var err error
+		for i := range b.items {
+			if err = c.socket.WriteMessage(gws.OpcodeBinary, b.items[i].b); err != nil {
+				break
+			}
+			c.srv.stats.MessagesOut.Add(1)
+			c.srv.stats.BytesOut.Add(uint64(len(b.items[i].b)))
+		}
+		if err == nil && b.ping {
+			err = c.socket.WritePing(nil)
+		}
+		c.out.done(&b)
+		if err != nil {
+			if !errors.Is(err, gws.ErrConnClosed) {
+				c.srv.stats.WriteErrors.Add(1)
+			}
+			_ = c.socket.NetConn().Close()
+			return
+		}
+		if b.closing {
+			_ = c.socket.WriteClose(b.closeCode, []byte(b.closeReason))
+			return
+		}
+	}
+}
+
+// OnOpen implements gws.Event.
+func (s *Server) OnOpen(socket *gws.Conn) {}
+
+// OnPing implements gws.Event: answer, and count it as life.
+func (s *Server) OnPing(socket *gws.Conn, payload []byte) {
+	if c := connOf(socket); c != nil {
+		c.lastRecv.Store(time.Now().UnixNano())
+	}
+	_ = socket.WritePong(payload)
+}
+
+// OnPong implements gws.Event.
+func (s *Server) OnPong(socket *gws.Conn, payload []byte) {
+	if c := connOf(socket); c != nil {
+		c.lastRecv.Store(time.Now().UnixNano())
+	}
+}
+
+// OnClose implements gws.Event. It runs on the read goroutine, last.
+func (s *Server) OnClose(socket *gws.Conn, err error) {
+	c := connOf(socket)
+	if c == nil {
+		return
+	}
+	c.state.Store(stateClosing)
+	if c.handshake != nil {
+		c.handshake.Stop()
+	}
+	c.out.kill()
+	if c.room != nil {
+		c.room.detach(c)
+	}
+	s.untrack(c)
+	if ce := c.log.Check(zap.DebugLevel, "connection closed"); ce != nil {
+		ce.Write(zap.Error(err))
+	}
+}
+
+// OnMessage implements gws.Event: decode, copy what is kept, hand it on,
+// release the pooled buffer, return.
+func (s *Server) OnMessage(socket *gws.Conn, msg *gws.Message) {
+	defer msg.Close()
+	c := connOf(socket)
+	if c == nil {
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			s.stats.Panics.Add(1)
+			c.log.Error("panic handling message", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+			c.fail(wire.CodeInternal, "internal error")
+		}
+	}()
+	c.lastRecv.Store(time.Now().UnixNano())
+	s.stats.MessagesIn.Add(1)
+	if msg.Opcode != gws.OpcodeBinary {
+		s.stats.Malformed.Add(1)
+		c.fail(wire.CodeUnsupportedData, "binary msgpack messages only")
+		return
+	}
+	switch c.state.Load() {
+	case stateHandshake:
+		c.onHello(msg.Bytes())
+	case stateAttached:
+		c.onGame(msg.Bytes())
+	}
+}
+
+func (c *conn) onHello(b []byte) {
+	hello, err := wire.DecodeHello(b)
+	if err != nil {
+		c.srv.stats.Malformed.Add(1)
+		c.fail(wire.CodeMalformed, "first message must be a hello: "+err.Error())
+		return
+	}
+	if hello.Version < wire.MinProtocolVersion || hello.Version > wire.ProtocolVersion {
+		c.fail(wire.CodeBadVersion, fmt.Sprintf("unsupported protocol version %d; this server speaks %d to %d",
+			hello.Version, wire.MinProtocolVersion, wire.ProtocolVersion))
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.srv.ctx, c.srv.cfg.HandshakeTimeout)
+	defer cancel()
+	grant, err := c.srv.cfg.Auth.Authenticate(ctx, hello.Token)
+	if err != nil {
+		c.srv.stats.AuthFailures.Add(1)
+		c.fail(codeFor(err), "token refused: "+authText(err))
+		return
+	}
+	if c.wantMatch != "" && c.wantMatch != grant.Match {
+		c.srv.stats.AuthFailures.Add(1)
+		c.fail(wire.CodeAuthFailed, "token refused: it is for another match")
+		return
+	}
+	r := c.srv.room(grant.Match)
+	if r == nil {
+		c.fail(wire.CodeMatchNotFound, "match not found or over")
+		return
+	}
+	if c.state.Load() != stateHandshake { // the handshake timer fired meanwhile
+		return
+	}
+	c.log = c.log.With(zap.String("match", grant.Match), zap.Uint32("player", uint32(grant.Player)))
+	c.room, c.player = r, grant.Player
+	c.state.Store(stateAttached)
+	if err := r.attach(ctx, c, grant); err != nil {
+		c.room = nil
+		c.state.Store(stateHandshake)
+		c.fail(codeFor(err), err.Error())
+		return
+	}
+	c.handshake.Stop()
+}
+
+func authText(err error) string {
+	switch {
+	case errors.Is(err, ErrAuthExpired):
+		return "expired"
+	case errors.Is(err, ErrAuthRevoked):
+		return "session revoked"
+	default:
+		return "invalid"
+	}
+}
+
+func (c *conn) onGame(b []byte) {
+	if !c.limiter.Allow() {
+		c.srv.stats.RateLimited.Add(1)
+		c.fail(wire.CodeRateLimited, "too many messages")
+		return
+	}
+	t, err := wire.Type(b)
+	if err != nil {
+		c.srv.stats.Malformed.Add(1)
+		c.fail(wire.CodeMalformed, err.Error())
+		return
+	}
+	switch t {
+	case wire.MsgInput:
+		in, err := wire.DecodeInput(b)
+		if err != nil {
+			c.srv.stats.Malformed.Add(1)
+			c.fail(wire.CodeMalformed, err.Error())
+			return
+		}
+		c.ack.Store(in.Ack)
+		c.srv.stats.InputsIn.Add(1)
+		c.room.loop.Push(c.player, in.Seq, game.Input{DX: in.DX, DY: in.DY, Aim: in.Aim, Buttons: in.Buttons})
+	case wire.MsgPing:
+		p, err := wire.DecodePing(b)
+		if err != nil {
+			c.srv.stats.Malformed.Add(1)
+			c.fail(wire.CodeMalformed, err.Error())
+			return
+		}
+		out := wire.AppendPong(c.out.buf(), wire.Pong{Time: p.Time, Tick: c.room.tick.Load()})
+		c.out.push(out, false, wire.CodeSlowConsumer)
+	case wire.MsgLeave:
+		if err := wire.DecodeLeave(b); err != nil {
+			c.srv.stats.Malformed.Add(1)
+			c.fail(wire.CodeMalformed, err.Error())
+			return
+		}
+		c.room.leave(c)
+		c.closeQuiet(wire.CodeNormal, "left the match")
+	default:
+		c.srv.stats.Malformed.Add(1)
+		c.fail(wire.CodeMalformed, fmt.Sprintf("unexpected message type %d", t))
+	}
+}

@@ -1,0 +1,520 @@
+package netcode
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/rallypoint/rallypoint/game"
+	"github.com/rallypoint/rallypoint/netcode/wire"
+)
+
+// seat is a player's place in a match: it outlives the player's sockets.
+type seat struct {
+	player game.PlayerID
+	name   string
+	entity game.EntityID
+	joined bool       // the player's entity exists in the sim
+	bot    game.Brain // non-nil for a server-side bot
+	steer  game.Brain // steers the entity while disconnected (optional)
+	seen   bool       // a socket has been seated here before (next one resumes)
+	conn   *conn      // nil while disconnected
+	since  time.Time  // when the grace period started (reserved or dropped)
+	view   view
+}
+
+// view is what a connected client has been sent: the base of its next delta.
+type view struct {
+	known      []uint32 // sorted ids the client holds (interest mode)
+	next       []uint32 // scratch for the next known set
+	wholeWorld bool     // interest off: the client holds exactly the previous tick's world
+	needKey    bool     // next snapshot must be a keyframe
+	paused     bool     // too many unacknowledged snapshots; waiting for acks
+	lastSent   uint32   // tick of the last snapshot queued (the next base)
+	stalledAt  time.Time
+}
+
+// room is one running match.
+type room struct {
+	// immutable after newRoom
+	srv      *Server
+	id       string
+	mode     game.Mode
+	hz       int
+	interest float32 // 0: whole world
+	open     bool
+	log      *zap.Logger
+	loop     *game.Loop
+	sim      game.Sim
+	ctx      context.Context
+	cancel   context.CancelFunc
+	done     chan struct{}
+
+	tick atomic.Uint32 // current tick, for pongs from read goroutines
+
+	// owned by the match goroutine
+	seats     map[game.PlayerID]*seat
+	order     []*seat // seats in join order: deterministic fan-out
+	released  map[game.PlayerID]string
+	frame     tickFrame
+	grid      grid
+	visible   []int32
+	scratch   []byte
+	evBuf     []byte
+	evEnds    []int
+	lastHouse time.Time
+	lastPing  time.Time
+	hadHumans bool
+	abandoned bool
+
+	mu   sync.Mutex
+	info MatchInfo // guarded by mu
+}
+
+func newRoom(s *Server, spec MatchSpec, mode game.Mode) (*room, error) {
+	hz := spec.Hz
+	if hz == 0 {
+		hz = s.cfg.Hz
+	}
+	interest := s.cfg.Interest
+	switch {
+	case spec.Interest < 0:
+		interest = 0
+	case spec.Interest > 0:
+		interest = spec.Interest
+	}
+	gc := spec.Game
+	gc.Seed, gc.Hz = spec.Seed, hz
+	sim, err := mode.New(gc)
+	if err != nil {
+		return nil, err
+	}
+	r := &room{
+		srv:      s,
+		id:       spec.ID,
+		mode:     mode,
+		hz:       hz,
+		interest: interest,
+		open:     spec.Open,
+		log:      s.log.With(zap.String("match", spec.ID), zap.String("mode", mode.Name)),
+		sim:      sim,
+		done:     make(chan struct{}),
+		seats:    make(map[game.PlayerID]*seat),
+		released: make(map[game.PlayerID]string),
+	}
+	r.loop, err = game.NewLoop(sim, game.LoopConfig{Hz: hz}, r.onTick)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	for _, p := range spec.Players {
+		r.addSeat(&seat{player: p, since: now})
+		r.hadHumans = true
+	}
+	for i := 0; i < spec.Bots; i++ {
+		if s.cfg.NewBrain == nil {
+			return nil, ErrNoBrain
+		}
+		p := botPlayerBase + game.PlayerID(i)
+		eid, err := sim.Join(p)
+		if err != nil {
+			return nil, err
+		}
+		r.addSeat(&seat{player: p, entity: eid, joined: true, bot: s.cfg.NewBrain(mode.Name, spec.Seed+uint64(i)+1)})
+	}
+	r.ctx, r.cancel = context.WithCancel(s.ctx)
+	r.publish("running")
+	return r, nil
+}
+
+// botPlayerBase is the first player id given to server-side bots; lobby
+// player ids stay below it.
+const botPlayerBase game.PlayerID = 1 << 31
+
+func (r *room) addSeat(s *seat) {
+	r.seats[s.player] = s
+	r.order = append(r.order, s)
+}
+
+func (r *room) removeSeat(s *seat) {
+	delete(r.seats, s.player)
+	for i, o := range r.order {
+		if o == s {
+			r.order = append(r.order[:i], r.order[i+1:]...)
+			break
+		}
+	}
+}
+
+func (r *room) humans() int {
+	n := 0
+	for _, s := range r.order {
+		if s.bot == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// run owns the match goroutine until the match ends.
+func (r *room) run() {
+	defer r.srv.wg.Done()
+	defer close(r.done)
+	if h := r.srv.cfg.Hooks.MatchStarted; h != nil {
+		h(r.Info())
+	}
+	res, err := r.loop.Run(r.ctx)
+	// The loop has stopped: this goroutine now owns the room alone, and
+	// Exec calls from connections fail with game.ErrStopped.
+	code, text := wire.CodeNormal, "match over"
+	switch {
+	case err == nil:
+	case r.abandoned:
+		res, err = game.Result{Reason: "abandoned"}, nil
+		code, text = wire.CodeNormal, "match abandoned"
+	case errors.Is(err, context.Canceled):
+		code, text = wire.CodeGoingAway, "server shutting down"
+	default:
+		r.srv.stats.MatchCrashes.Add(1)
+		r.log.Error("match crashed", zap.Error(err))
+		code, text = wire.CodeInternal, "match crashed"
+	}
+	if err == nil {
+		over := wire.MatchOver{Tick: r.tick.Load(), Reason: res.Reason}
+		for _, p := range res.Players {
+			over.Results = append(over.Results, wire.Result{Player: uint32(p.Player), Entity: uint32(p.Entity), Score: p.Score, Rank: uint16(p.Rank)})
+		}
+		for _, s := range r.order {
+			if s.conn != nil {
+				s.conn.out.push(wire.AppendMatchOver(s.conn.out.buf(), over), false, wire.CodeSlowConsumer)
+			}
+		}
+	}
+	for _, s := range r.order {
+		if s.conn != nil {
+			if code == wire.CodeNormal || code == wire.CodeGoingAway {
+				s.conn.closeQuiet(code, text)
+			} else {
+				s.conn.fail(code, text)
+			}
+		}
+	}
+	r.publish("over")
+	r.srv.removeRoom(r)
+	if h := r.srv.cfg.Hooks.MatchEnded; h != nil {
+		h(r.id, res, err)
+	}
+	r.log.Info("match ended", zap.String("reason", res.Reason), zap.Uint32("tick", r.tick.Load()), zap.Error(err))
+}
+
+// exec runs fn on the match goroutine.
+func (r *room) exec(ctx context.Context, fn func()) error {
+	if err := r.loop.Exec(ctx, fn); err != nil {
+		if errors.Is(err, game.ErrStopped) {
+			return ErrMatchNotFound
+		}
+		return err
+	}
+	return nil
+}
+
+// attach seats c for its grant: a first join, a resume after a drop, or a
+// takeover from another socket of the same player.
+func (r *room) attach(ctx context.Context, c *conn, g Grant) error {
+	var result error
+	if err := r.exec(ctx, func() { result = r.attachOnLoop(c, g) }); err != nil {
+		return err
+	}
+	return result
+}
+
+func (r *room) attachOnLoop(c *conn, g Grant) error {
+	s := r.seats[g.Player]
+	if s == nil {
+		if _, ok := r.released[g.Player]; ok {
+			return ErrSeatExpired
+		}
+		if !r.open || r.humans() >= r.mode.MaxPlayers {
+			return ErrNoSeat
+		}
+		s = &seat{player: g.Player}
+		r.addSeat(s)
+		r.hadHumans = true
+	}
+	if s.bot != nil {
+		return ErrNoSeat
+	}
+	if !s.joined {
+		eid, err := r.sim.Join(g.Player)
+		if err != nil {
+			if r.open {
+				r.removeSeat(s)
+			}
+			return err
+		}
+		s.entity, s.joined = eid, true
+	}
+	s.name = g.Name
+	resumed := s.seen
+	if old := s.conn; old != nil {
+		r.srv.stats.Replaced.Add(1)
+		old.fail(wire.CodeReplaced, "replaced by a newer connection for this player")
+	} else if resumed {
+		r.srv.stats.Resumes.Add(1)
+	}
+	s.conn, s.seen, s.since = c, true, time.Time{}
+	s.view.needKey, s.view.paused, s.view.wholeWorld = true, false, false
+	s.view.lastSent, s.view.stalledAt = 0, time.Time{}
+	c.ack.Store(0)
+	w := r.sim.World()
+	welcome := wire.Welcome{
+		Version:  wire.ProtocolVersion,
+		Player:   uint32(g.Player),
+		Entity:   uint32(s.entity),
+		Match:    r.id,
+		Mode:     r.mode.Name,
+		Hz:       uint16(r.hz),
+		Tick:     uint32(w.Tick),
+		LastSeq:  r.loop.LastSeq(g.Player),
+		Resumed:  resumed,
+		Width:    w.Width,
+		Height:   w.Height,
+		Interest: r.interest,
+		PosScale: wire.PosScale,
+	}
+	c.out.push(wire.AppendWelcome(c.out.buf(), welcome), false, wire.CodeSlowConsumer)
+	r.publish("running")
+	return nil
+}
+
+// detach notes that c's socket is gone; the seat waits out the grace period.
+func (r *room) detach(c *conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = r.exec(ctx, func() {
+		s := r.seats[c.player]
+		if s == nil || s.conn != c {
+			return
+		}
+		s.conn, s.since = nil, time.Now()
+		if s.joined {
+			r.sim.Apply(s.player, game.Input{}) // idle until back (or steered)
+			if r.srv.cfg.SteerDisconnected && r.srv.cfg.NewBrain != nil && s.steer == nil {
+				s.steer = r.srv.cfg.NewBrain(r.mode.Name, uint64(s.player))
+			}
+		}
+	})
+}
+
+// leave frees c's seat for good.
+func (r *room) leave(c *conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = r.exec(ctx, func() {
+		if s := r.seats[c.player]; s != nil && s.conn == c {
+			s.conn = nil
+			r.release(s, "left")
+		}
+	})
+}
+
+// release ends a seat and tells the lobby.
+func (r *room) release(s *seat, reason string) {
+	if s.joined {
+		r.sim.Leave(s.player)
+		r.loop.ForgetPlayer(s.player)
+	}
+	r.removeSeat(s)
+	if s.bot == nil {
+		r.released[s.player] = reason
+		if h := r.srv.cfg.Hooks.SeatReleased; h != nil {
+			h(r.id, s.player, reason)
+		}
+	}
+	r.publish("running")
+}
+
+// onTick runs on the match goroutine after every Step: encode once, fan out.
+func (r *room) onTick(events []game.Event) {
+	w := r.sim.World()
+	tick := uint32(w.Tick)
+	r.tick.Store(tick)
+	r.frame.build(tick, w.Entities())
+	if r.interest > 0 {
+		r.grid.build(r.frame.cur, r.interest, w.Width, w.Height)
+	}
+	r.encodeEvents(events)
+	now := time.Now()
+	for _, s := range r.order {
+		switch {
+		case s.conn != nil:
+			r.sendSnapshot(s, tick, now)
+			r.sendEvents(s)
+		case !s.joined:
+		case s.bot != nil:
+			r.sim.Apply(s.player, s.bot.Think(s.entity, w.Entities(), w.Tick))
+		case s.steer != nil:
+			r.sim.Apply(s.player, s.steer.Think(s.entity, w.Entities(), w.Tick))
+		}
+	}
+	if now.Sub(r.lastHouse) >= time.Second {
+		r.housekeep(now)
+	}
+}
+
+func (r *room) encodeEvents(events []game.Event) {
+	r.evBuf, r.evEnds = r.evBuf[:0], r.evEnds[:0]
+	for _, e := range events {
+		r.evBuf = wire.AppendEvent(r.evBuf, wire.Event{Tick: uint32(e.Tick), Kind: uint8(e.Kind), Source: uint32(e.Source), Target: uint32(e.Target), Value: e.Value})
+		r.evEnds = append(r.evEnds, len(r.evBuf))
+	}
+}
+
+func (r *room) sendEvents(s *seat) {
+	start := 0
+	for _, end := range r.evEnds {
+		b := append(s.conn.out.buf(), r.evBuf[start:end]...)
+		start = end
+		if s.conn.out.push(b, false, wire.CodeSlowConsumer) == pushOverrun {
+			r.srv.stats.SlowDisconnects.Add(1)
+			return
+		}
+	}
+}
+
+// sendSnapshot queues this tick's snapshot for s, or notes why it cannot.
+func (r *room) sendSnapshot(s *seat, tick uint32, now time.Time) {
+	c, v := s.conn, &s.view
+	maxInFlight := uint32(r.srv.cfg.MaxInFlight)
+	if maxInFlight == 0 {
+		maxInFlight = uint32(r.hz)
+	}
+	if ack := c.ack.Load(); ack != 0 && v.lastSent != 0 && ack <= v.lastSent && v.lastSent-ack > maxInFlight {
+		if !v.paused {
+			v.paused = true
+			r.srv.stats.Paused.Add(1)
+		}
+		r.stalled(s, now)
+		return
+	}
+	if v.paused {
+		v.paused, v.needKey = false, true
+		r.srv.stats.Resyncs.Add(1)
+	}
+	key := v.needKey || (r.interest == 0 && !v.wholeWorld)
+	base := v.lastSent
+	if key {
+		base = 0
+	}
+	var ops []byte
+	switch {
+	case r.interest == 0 && key:
+		ops = r.frame.allKeyOps()
+	case r.interest == 0:
+		ops = r.frame.allDeltaOps()
+	default:
+		known := v.known
+		if key {
+			known = nil
+		}
+		r.visible = r.grid.query(r.visible[:0], r.frame.cur, s.entity, known)
+		r.scratch, v.next = r.frame.appendOps(r.scratch[:0], known, r.visible, v.next[:0])
+		ops = r.scratch
+	}
+	b := wire.AppendSnapshotHeader(c.out.buf(), tick, base, r.loop.LastSeq(s.player), len(ops))
+	b = append(b, ops...)
+	switch c.out.push(b, true, wire.CodeSlowConsumer) {
+	case pushed:
+		v.lastSent, v.needKey, v.stalledAt = tick, false, time.Time{}
+		if r.interest == 0 {
+			v.wholeWorld = true
+		} else {
+			v.known, v.next = v.next, v.known
+		}
+		r.srv.stats.Snapshots.Add(1)
+		if key {
+			r.srv.stats.Keyframes.Add(1)
+		}
+	case pushDropped:
+		v.needKey, v.wholeWorld = true, false
+		r.srv.stats.SnapshotsDropped.Add(1)
+		r.stalled(s, now)
+	}
+}
+
+// stalled closes a client whose snapshots have not flowed for SlowTimeout.
+func (r *room) stalled(s *seat, now time.Time) {
+	v := &s.view
+	if v.stalledAt.IsZero() {
+		v.stalledAt = now
+		return
+	}
+	if now.Sub(v.stalledAt) > r.srv.cfg.SlowTimeout {
+		r.srv.stats.SlowDisconnects.Add(1)
+		s.conn.fail(wire.CodeSlowConsumer, "client cannot keep up with snapshots")
+	}
+}
+
+// housekeep runs about once a second: grace periods, idle sockets, pings,
+// abandoned matches, and the published MatchInfo.
+func (r *room) housekeep(now time.Time) {
+	r.lastHouse = now
+	ping := now.Sub(r.lastPing) >= r.srv.cfg.IdleTimeout/3
+	if ping {
+		r.lastPing = now
+	}
+	idleBefore := now.Add(-r.srv.cfg.IdleTimeout).UnixNano()
+	for i := 0; i < len(r.order); i++ {
+		s := r.order[i]
+		switch {
+		case s.bot != nil:
+		case s.conn != nil:
+			if s.conn.lastRecv.Load() < idleBefore {
+				r.srv.stats.IdleDisconnects.Add(1)
+				s.conn.fail(wire.CodeIdleTimeout, "nothing received for too long")
+			} else if ping {
+				s.conn.out.ping()
+			}
+		case now.Sub(s.since) > r.srv.cfg.Grace:
+			reason := "grace expired"
+			if !s.joined {
+				reason = "never connected"
+			}
+			r.release(s, reason)
+			i--
+		}
+	}
+	if r.hadHumans && r.humans() == 0 {
+		r.abandoned = true
+		r.cancel()
+	}
+	r.publish("running")
+}
+
+func (r *room) publish(state string) {
+	info := MatchInfo{ID: r.id, Mode: r.mode.Name, State: state, Tick: r.tick.Load(), MaxPlayers: r.mode.MaxPlayers, Hz: r.hz}
+	for _, s := range r.order {
+		if s.bot != nil {
+			info.Bots++
+		} else {
+			info.Players = append(info.Players, s.player)
+		}
+	}
+	r.mu.Lock()
+	r.info = info
+	r.mu.Unlock()
+}
+
+// Info returns the match's published summary.
+func (r *room) Info() MatchInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	info := r.info
+	info.Tick = r.tick.Load()
+	info.Players = append([]game.PlayerID(nil), info.Players...)
+	return info
+}
