@@ -48,10 +48,10 @@ type conn struct {
 // locked map, so finding the conn for a message costs a type assertion.
 type connSlot struct{ c *conn }
 
-func (s *connSlot) Len() int                         { return 1 }
-func (s *connSlot) Load(string) (any, bool)          { return s.c, s.c != nil }
-func (s *connSlot) Delete(string)                    {}
-func (s *connSlot) Store(_ string, v any)            { s.c, _ = v.(*conn) }
+func (s *connSlot) Len() int                           { return 1 }
+func (s *connSlot) Load(string) (any, bool)            { return s.c, s.c != nil }
+func (s *connSlot) Delete(string)                      {}
+func (s *connSlot) Store(_ string, v any)              { s.c, _ = v.(*conn) }
 func (s *connSlot) Range(f func(k string, v any) bool) { f("conn", s.c) }
 
 func connOf(socket *gws.Conn) *conn {

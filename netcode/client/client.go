@@ -271,9 +271,9 @@ type handler struct {
 	down chan struct{}
 }
 
-func (h *handler) OnOpen(*gws.Conn)                {}
-func (h *handler) OnPing(s *gws.Conn, p []byte)    { _ = s.WritePong(p) }
-func (h *handler) OnPong(*gws.Conn, []byte)        {}
+func (h *handler) OnOpen(*gws.Conn)               {}
+func (h *handler) OnPing(s *gws.Conn, p []byte)   { _ = s.WritePong(p) }
+func (h *handler) OnPong(*gws.Conn, []byte)       {}
 func (h *handler) OnClose(_ *gws.Conn, err error) { h.c.onClose(h, err) }
 
 func (h *handler) OnMessage(s *gws.Conn, msg *gws.Message) {

@@ -211,44 +211,44 @@ func (r *reader) arrayHeader() (int, error) {
 // integer reads any msgpack integer. For negative values neg is true and
 // v holds the two's complement bits of the int64.
 func (r *reader) integer() (v uint64, neg bool, err error) {
-	c, err := r.readByte()
-	if err != nil {
-		return 0, false, err
+	if r.off >= len(r.b) {
+		return 0, false, r.truncated()
 	}
+	c := r.b[r.off]
 	switch {
 	case c <= 0x7f:
+		r.off++
 		return uint64(c), false, nil
 	case c >= 0xe0:
+		r.off++
 		return uint64(int64(int8(c))), true, nil
-	}
-	switch c {
-	case mpUint8:
-		v, err = r.be(1)
-	case mpUint16:
-		v, err = r.be(2)
-	case mpUint32:
-		v, err = r.be(4)
-	case mpUint64:
-		v, err = r.be(8)
-	case mpInt8:
-		v, err = r.be(1)
-		v = uint64(int64(int8(v)))
-	case mpInt16:
-		v, err = r.be(2)
-		v = uint64(int64(int16(v)))
-	case mpInt32:
-		v, err = r.be(4)
-		v = uint64(int64(int32(v)))
-	case mpInt64:
-		v, err = r.be(8)
-	default:
-		r.off--
+	case c < mpUint8 || c > mpInt64:
 		return 0, false, r.errf("want integer, got 0x%02x", c)
 	}
-	if err != nil {
-		return 0, false, err
+	// 0xcc..0xcf are uint8..uint64, 0xd0..0xd3 int8..int64.
+	size := 1 << ((c - mpUint8) & 3)
+	p := r.b[r.off+1:]
+	if len(p) < size {
+		return 0, false, r.truncated()
 	}
-	return v, c >= mpInt8 && int64(v) < 0, nil
+	switch size {
+	case 1:
+		v = uint64(p[0])
+	case 2:
+		v = uint64(binary.BigEndian.Uint16(p))
+	case 4:
+		v = uint64(binary.BigEndian.Uint32(p))
+	default:
+		v = binary.BigEndian.Uint64(p)
+	}
+	r.off += 1 + size
+	if c >= mpInt8 {
+		// Sign-extend from size bytes.
+		shift := 64 - 8*size
+		v = uint64(int64(v<<shift) >> shift)
+		return v, int64(v) < 0, nil
+	}
+	return v, false, nil
 }
 
 // uint reads any msgpack integer and requires it to be in [0, max].
@@ -306,18 +306,18 @@ func (r *reader) uint8() (uint8, error) {
 
 // float32 reads a float32, a float64 (converted) or any integer.
 func (r *reader) float32() (float32, error) {
-	if r.off >= len(r.b) {
-		return 0, r.truncated()
+	if len(r.b)-r.off >= 5 && r.b[r.off] == mpFloat32 {
+		v := binary.BigEndian.Uint32(r.b[r.off+1:])
+		r.off += 5
+		return math.Float32frombits(v), nil
 	}
-	switch r.b[r.off] {
-	case mpFloat32:
-		r.off++
-		v, err := r.be(4)
-		return math.Float32frombits(uint32(v)), err
-	case mpFloat64:
-		r.off++
-		v, err := r.be(8)
-		return float32(math.Float64frombits(v)), err
+	if len(r.b)-r.off >= 9 && r.b[r.off] == mpFloat64 {
+		v := binary.BigEndian.Uint64(r.b[r.off+1:])
+		r.off += 9
+		return float32(math.Float64frombits(v)), nil
+	}
+	if r.off < len(r.b) && (r.b[r.off] == mpFloat32 || r.b[r.off] == mpFloat64) {
+		return 0, r.truncated()
 	}
 	v, neg, err := r.integer()
 	if err != nil {
