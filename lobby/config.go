@@ -1,0 +1,272 @@
+package lobby
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Config configures a [Lobby]. The zero value is a working lobby with an
+// in-memory store and an ephemeral signing key; every field documents its
+// default. New applies the defaults and validates.
+type Config struct {
+	// DataDir is where signing keys, revocations, refresh-token rotation and
+	// studio identities persist (in DataDir/lobby.db, a bbolt file). If
+	// empty, an in-memory store and an ephemeral key are used: sessions do
+	// not survive a restart (tests, throwaway servers).
+	DataDir string
+	// SigningKeys, if set, are the HS256 keys for all lobby tokens: the
+	// first signs, all verify (list the new key first and keep the old one
+	// for a refresh lifetime to rotate). If empty, the key persisted in
+	// DataDir is used, created on first run.
+	SigningKeys []SigningKey
+	// Issuer is the "iss" claim of lobby tokens. If empty, "rallypoint-lobby"
+	// is used.
+	Issuer string
+
+	// SessionTTL is the lifetime of a session token. If zero, 15 minutes is
+	// used: short enough that a leaked bearer token is useful only briefly,
+	// long enough that a client refreshes a few times an hour.
+	SessionTTL time.Duration
+	// RefreshTTL is the lifetime of a refresh token. If zero, 7 days is used:
+	// a guest keeps its player id across a week of absence.
+	RefreshTTL time.Duration
+	// SocketTokenTTL is the lifetime of a socket token. If zero, 2 minutes is
+	// used: it is presented once, in the first WebSocket message, usually
+	// within seconds; a fresh one is minted for every reconnect.
+	SocketTokenTTL time.Duration
+	// ReconnectGrace is informational: the grace period the game server holds
+	// a dropped player's seat, reported to clients in the assignment
+	// ("reconnect_grace_ms"). The lobby keeps the assignment until
+	// SeatReleased/MatchEnded regardless. If zero, 30 seconds is used.
+	ReconnectGrace time.Duration
+
+	// Modes are the queues. If nil, {"arena": {2, 8}, "bench": {1, 8}} is
+	// used.
+	Modes map[string]ModeRules
+	// DefaultRating is the rating of a ticket that gives none. If zero, 1500
+	// is used.
+	DefaultRating int
+	// MaxRating bounds ticket ratings to [0, MaxRating]. If zero, 10000 is
+	// used.
+	MaxRating int
+	// WindowBase is the initial rating window (a ticket accepts opponents
+	// within ±WindowBase). If zero, 100 is used.
+	WindowBase float64
+	// WindowGrowth widens the window by this many rating points per second
+	// of waiting. If zero, 50 is used.
+	WindowGrowth float64
+	// WindowMax caps the window. If zero, 1000 is used.
+	WindowMax float64
+	// FillWait is how long a group that already has MinPlayers waits for
+	// more players before it starts (a full group starts at once). If zero,
+	// 2 seconds is used.
+	FillWait time.Duration
+	// BotFillAfter is how long a ticket waits before its group is started
+	// with bots filling up to MinPlayers. If zero, 5 seconds is used; if
+	// negative, bot fill is off.
+	BotFillAfter time.Duration
+	// TicketTTL is how long a ticket may wait in the queue before it
+	// expires. If zero, 2 minutes is used.
+	TicketTTL time.Duration
+	// TicketRetention is how long a finished ticket (matched, cancelled,
+	// expired) stays readable, so a late SSE reconnect still gets its
+	// outcome. If zero, 10 minutes is used.
+	TicketRetention time.Duration
+	// MatchInterval is how often the matchmaker runs. If zero, 100
+	// milliseconds is used.
+	MatchInterval time.Duration
+	// PlaceTimeout bounds one Placer.Place call. If zero, 5 seconds is used.
+	PlaceTimeout time.Duration
+
+	// SSEKeepAlive is the interval of keep-alive comments on event streams
+	// (proxies close idle connections). If zero, 15 seconds is used.
+	SSEKeepAlive time.Duration
+	// SSEUpdateInterval is how often a queued stream re-sends its position
+	// when it changed. If zero, 2 seconds is used.
+	SSEUpdateInterval time.Duration
+	// SSERetry is the reconnection delay suggested to EventSource clients.
+	// If zero, 2 seconds is used.
+	SSERetry time.Duration
+
+	// AllowedOrigins is the CORS allowlist, as exact origins such as
+	// "http://localhost:5173", or "*" for any. If empty, no cross-origin
+	// browser access is allowed (same-origin needs nothing).
+	AllowedOrigins []string
+	// RateLimit is the sustained request rate per client address on the
+	// auth, ticket and token endpoints, in requests per second. If zero, 5
+	// is used.
+	RateLimit rate.Limit
+	// RateBurst is the burst allowed per client address. If zero, 20 is used.
+	RateBurst int
+	// MaxBodyBytes limits request bodies. If zero, 8 KiB is used.
+	MaxBodyBytes int64
+
+	// PublicWSURL is the game socket URL handed to clients, such as
+	// "wss://play.example.com/v1/ws"; "?match=<id>" is appended. If empty, it
+	// is derived from each request: ws://<Host>/v1/ws (wss when the request
+	// came over TLS).
+	PublicWSURL string
+	// Authenticators are extra sign-in methods served at
+	// POST /v1/auth/{name}, such as {"studio": &StudioJWT{...}}. Guest
+	// sign-in is served at /v1/auth/guest unless DisableGuest is set.
+	Authenticators map[string]Authenticator
+	// DisableGuest turns off POST /v1/auth/guest.
+	DisableGuest bool
+
+	// Store persists keys, revocations, refresh rotation and player ids. If
+	// nil, a bbolt store in DataDir (or an in-memory store when DataDir is
+	// empty) is opened and closed by the lobby.
+	Store Store
+	// Tickets holds tickets. If nil, an in-memory store is used.
+	Tickets TicketStore
+	// Assignments records which player holds a seat in which match. If nil,
+	// an in-memory store is used.
+	Assignments AssignmentStore
+
+	// Now is the clock. If nil, time.Now is used.
+	Now func() time.Time
+}
+
+// ModeRules are the player bounds of a game mode.
+type ModeRules struct {
+	// MinPlayers is the fewest players (humans plus bots) a match starts
+	// with.
+	MinPlayers int
+	// MaxPlayers is the most humans a match starts with.
+	MaxPlayers int
+}
+
+var providerName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+
+// withDefaults returns cfg with defaults applied, or an error wrapping
+// ErrInvalidConfig.
+func (cfg Config) withDefaults() (Config, error) {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if cfg.Issuer == "" {
+		cfg.Issuer = "rallypoint-lobby"
+	}
+	def(&cfg.SessionTTL, 15*time.Minute)
+	def(&cfg.RefreshTTL, 7*24*time.Hour)
+	def(&cfg.SocketTokenTTL, 2*time.Minute)
+	def(&cfg.ReconnectGrace, 30*time.Second)
+	if cfg.Modes == nil {
+		cfg.Modes = map[string]ModeRules{"arena": {MinPlayers: 2, MaxPlayers: 8}, "bench": {MinPlayers: 1, MaxPlayers: 8}}
+	}
+	if cfg.DefaultRating == 0 {
+		cfg.DefaultRating = 1500
+	}
+	if cfg.MaxRating == 0 {
+		cfg.MaxRating = 10000
+	}
+	if cfg.WindowBase == 0 {
+		cfg.WindowBase = 100
+	}
+	if cfg.WindowGrowth == 0 {
+		cfg.WindowGrowth = 50
+	}
+	if cfg.WindowMax == 0 {
+		cfg.WindowMax = 1000
+	}
+	def(&cfg.FillWait, 2*time.Second)
+	def(&cfg.BotFillAfter, 5*time.Second)
+	def(&cfg.TicketTTL, 2*time.Minute)
+	def(&cfg.TicketRetention, 10*time.Minute)
+	def(&cfg.MatchInterval, 100*time.Millisecond)
+	def(&cfg.PlaceTimeout, 5*time.Second)
+	def(&cfg.SSEKeepAlive, 15*time.Second)
+	def(&cfg.SSEUpdateInterval, 2*time.Second)
+	def(&cfg.SSERetry, 2*time.Second)
+	if cfg.RateLimit == 0 {
+		cfg.RateLimit = 5
+	}
+	if cfg.RateBurst == 0 {
+		cfg.RateBurst = 20
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 8 << 10
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+
+	bad := func(format string, args ...any) (Config, error) {
+		return Config{}, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"SessionTTL", cfg.SessionTTL}, {"RefreshTTL", cfg.RefreshTTL}, {"SocketTokenTTL", cfg.SocketTokenTTL},
+		{"ReconnectGrace", cfg.ReconnectGrace}, {"FillWait", cfg.FillWait}, {"TicketTTL", cfg.TicketTTL},
+		{"TicketRetention", cfg.TicketRetention}, {"MatchInterval", cfg.MatchInterval}, {"PlaceTimeout", cfg.PlaceTimeout},
+		{"SSEKeepAlive", cfg.SSEKeepAlive}, {"SSEUpdateInterval", cfg.SSEUpdateInterval}, {"SSERetry", cfg.SSERetry},
+	} {
+		if d.v < 0 {
+			return bad("%s must not be negative", d.name)
+		}
+	}
+	if cfg.RefreshTTL < cfg.SessionTTL {
+		return bad("RefreshTTL (%v) shorter than SessionTTL (%v)", cfg.RefreshTTL, cfg.SessionTTL)
+	}
+	if len(cfg.Modes) == 0 {
+		return bad("no modes")
+	}
+	for name, m := range cfg.Modes {
+		if name == "" || len(name) > 32 {
+			return bad("mode name %q", name)
+		}
+		if m.MinPlayers < 1 || m.MaxPlayers < m.MinPlayers || m.MaxPlayers > 1024 {
+			return bad("mode %q: need 1 <= MinPlayers <= MaxPlayers <= 1024, have %d..%d", name, m.MinPlayers, m.MaxPlayers)
+		}
+	}
+	if cfg.MaxRating < 0 || cfg.DefaultRating < 0 || cfg.DefaultRating > cfg.MaxRating {
+		return bad("DefaultRating %d outside [0, MaxRating %d]", cfg.DefaultRating, cfg.MaxRating)
+	}
+	if cfg.WindowBase < 0 || cfg.WindowGrowth < 0 || cfg.WindowMax < cfg.WindowBase {
+		return bad("rating window: need 0 <= WindowBase <= WindowMax and WindowGrowth >= 0")
+	}
+	if cfg.RateLimit < 0 || cfg.RateBurst < 1 {
+		return bad("rate limit: need RateLimit >= 0 and RateBurst >= 1")
+	}
+	if cfg.MaxBodyBytes < 256 {
+		return bad("MaxBodyBytes %d < 256", cfg.MaxBodyBytes)
+	}
+	for _, k := range cfg.SigningKeys {
+		if err := k.validate(); err != nil {
+			return bad("%v", err)
+		}
+	}
+	for _, o := range cfg.AllowedOrigins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || strings.HasSuffix(o, "/") {
+			return bad("AllowedOrigins: %q is not an origin like https://example.com:8443", o)
+		}
+	}
+	if cfg.PublicWSURL != "" {
+		u, err := url.Parse(cfg.PublicWSURL)
+		if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+			return bad("PublicWSURL %q is not a ws:// or wss:// URL", cfg.PublicWSURL)
+		}
+	}
+	for name, a := range cfg.Authenticators {
+		if !providerName.MatchString(name) || name == "refresh" || name == "logout" || name == "guest" {
+			return bad("authenticator name %q (need [a-z][a-z0-9_-]*, not guest/refresh/logout)", name)
+		}
+		if a == nil {
+			return bad("authenticator %q is nil", name)
+		}
+	}
+	return cfg, nil
+}

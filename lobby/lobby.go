@@ -1,0 +1,473 @@
+package lobby
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Placer creates matches. The game server implements it (through an adapter
+// in cmd/server); a multi-node placer can pick a node later.
+type Placer interface {
+	// Place creates a match for the players, plus Bots server-side bot
+	// players, and returns its id. The lobby bounds the call with
+	// Config.PlaceTimeout.
+	Place(ctx context.Context, req PlaceRequest) (Placement, error)
+}
+
+// PlaceRequest asks for a match.
+type PlaceRequest struct {
+	Mode    string
+	Players []PlayerID
+	Bots    int
+}
+
+// Placement is a created match.
+type Placement struct {
+	MatchID string
+}
+
+// MatchDirectory lists running matches. The game server implements it.
+type MatchDirectory interface {
+	// Matches returns a summary of every running match.
+	Matches() []MatchSummary
+	// Match returns one match.
+	Match(id string) (MatchSummary, bool)
+}
+
+// MatchSummary describes a running match for GET /v1/matches.
+type MatchSummary struct {
+	ID         string     `json:"id"`
+	Mode       string     `json:"mode"`
+	State      string     `json:"state"`
+	Players    []PlayerID `json:"players"`
+	Bots       int        `json:"bots"`
+	Tick       uint32     `json:"tick"`
+	MaxPlayers int        `json:"max_players"`
+}
+
+// SocketGrant is what a verified socket token allows: Player may take its
+// seat in Match.
+type SocketGrant struct {
+	Player PlayerID
+	Match  string
+	Name   string
+}
+
+// CheckMatch returns an error wrapping ErrWrongMatch unless the grant is
+// for matchID (the ?match= of the socket URL).
+func (g SocketGrant) CheckMatch(matchID string) error {
+	if g.Match != matchID {
+		return fmt.Errorf("%w: token for %q, socket for %q", ErrWrongMatch, g.Match, matchID)
+	}
+	return nil
+}
+
+// Metrics is a snapshot of the lobby's counters (monotonic unless noted).
+type Metrics struct {
+	TicketsQueued    uint64
+	TicketsMatched   uint64
+	TicketsCancelled uint64
+	TicketsExpired   uint64
+	TokensIssued     uint64 // session, refresh and socket tokens minted
+	TokensRefused    uint64 // tokens that failed verification
+	PlacementsFailed uint64
+	RateLimited      uint64 // requests answered 429
+	BotsRequested    uint64
+	SSEStreamsOpen   int64 // gauge
+	QueueLength      int   // gauge: tickets waiting, all modes
+}
+
+type counters struct {
+	ticketsQueued, ticketsMatched, ticketsCancelled, ticketsExpired atomic.Uint64
+	tokensIssued, tokensRefused, placementsFailed, rateLimited      atomic.Uint64
+	botsRequested                                                   atomic.Uint64
+	sseOpen                                                         atomic.Int64
+}
+
+// Lobby is the lobby service. Create it with New, serve Handler, and call
+// Shutdown.
+type Lobby struct {
+	// Immutable after New.
+	cfg      Config
+	log      *zap.Logger
+	placer   Placer
+	dir      MatchDirectory
+	store    Store
+	ownStore bool
+	tickets  TicketStore
+	seats    AssignmentStore
+	tok      *tokens
+	limits   *limiter
+	handler  http.Handler
+	origins  map[string]bool
+	anyOrig  bool
+	stats    counters
+
+	runCtx    context.Context // cancelled by Shutdown
+	cancelRun context.CancelFunc
+	done      chan struct{} // closed by Shutdown
+	wg        sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+
+	mu        sync.Mutex // guards the fields below
+	closed    bool
+	mm        *matchmaker
+	watchers  map[TicketID]chan struct{} // closed and dropped when the ticket changes
+	lastPrune time.Time
+}
+
+// New builds a lobby and starts its matchmaker. placer and dir are the game
+// server's; log may be nil.
+func New(cfg Config, placer Placer, dir MatchDirectory, log *zap.Logger) (*Lobby, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if placer == nil || dir == nil {
+		return nil, fmt.Errorf("%w: nil Placer or MatchDirectory", ErrInvalidConfig)
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	l := &Lobby{
+		cfg:      cfg,
+		log:      log,
+		placer:   placer,
+		dir:      dir,
+		store:    cfg.Store,
+		tickets:  cfg.Tickets,
+		seats:    cfg.Assignments,
+		origins:  make(map[string]bool),
+		done:     make(chan struct{}),
+		watchers: make(map[TicketID]chan struct{}),
+	}
+	if l.store == nil {
+		if cfg.DataDir != "" {
+			if l.store, err = OpenBoltStore(cfg.DataDir); err != nil {
+				return nil, err
+			}
+		} else {
+			l.store = NewMemoryStore()
+		}
+		l.ownStore = true
+	}
+	if l.tickets == nil {
+		l.tickets = NewMemoryTicketStore()
+	}
+	if l.seats == nil {
+		l.seats = NewMemoryAssignmentStore()
+	}
+	keys := cfg.SigningKeys
+	if len(keys) == 0 {
+		if keys, err = l.store.SigningKeys(); err != nil {
+			l.closeStore()
+			return nil, fmt.Errorf("lobby: signing keys: %w", err)
+		}
+	}
+	kr, err := newKeyring(keys)
+	if err != nil {
+		l.closeStore()
+		return nil, err
+	}
+	l.tok = newTokens(kr, cfg.Issuer, cfg.Now)
+	for _, o := range cfg.AllowedOrigins {
+		if o == "*" {
+			l.anyOrig = true
+		}
+		l.origins[o] = true
+	}
+	l.limits = newLimiter(cfg.RateLimit, cfg.RateBurst)
+	l.mm = newMatchmaker(mmRules{
+		Modes:        cfg.Modes,
+		WindowBase:   cfg.WindowBase,
+		WindowGrowth: cfg.WindowGrowth,
+		WindowMax:    cfg.WindowMax,
+		FillWait:     cfg.FillWait,
+		BotFillAfter: cfg.BotFillAfter,
+	})
+	l.handler = l.routes()
+	l.runCtx, l.cancelRun = context.WithCancel(context.Background())
+	l.lastPrune = cfg.Now()
+	l.wg.Add(1)
+	go l.run()
+	log.Info("lobby started",
+		zap.String("data_dir", cfg.DataDir), zap.String("kid", kr.active.ID),
+		zap.Duration("session_ttl", cfg.SessionTTL), zap.Duration("bot_fill_after", cfg.BotFillAfter))
+	return l, nil
+}
+
+func (l *Lobby) closeStore() {
+	if l.ownStore {
+		_ = l.store.Close()
+	}
+}
+
+// Shutdown stops the matchmaker, ends every event stream, waits for them,
+// and closes the store the lobby opened. It is idempotent; if ctx ends
+// first it returns ctx.Err() and may be called again.
+func (l *Lobby) Shutdown(ctx context.Context) error {
+	l.mu.Lock()
+	if !l.closed {
+		l.closed = true
+		close(l.done)
+		l.cancelRun()
+	}
+	l.mu.Unlock()
+	finished := make(chan struct{})
+	go func() {
+		l.wg.Wait()
+		close(finished)
+	}()
+	select {
+	case <-finished:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	l.closeOnce.Do(func() {
+		if l.ownStore {
+			l.closeErr = l.store.Close()
+		}
+		l.log.Info("lobby stopped")
+	})
+	return l.closeErr
+}
+
+// Metrics returns a snapshot of the counters.
+func (l *Lobby) Metrics() Metrics {
+	l.mu.Lock()
+	n := len(l.mm.where)
+	l.mu.Unlock()
+	s := &l.stats
+	return Metrics{
+		TicketsQueued:    s.ticketsQueued.Load(),
+		TicketsMatched:   s.ticketsMatched.Load(),
+		TicketsCancelled: s.ticketsCancelled.Load(),
+		TicketsExpired:   s.ticketsExpired.Load(),
+		TokensIssued:     s.tokensIssued.Load(),
+		TokensRefused:    s.tokensRefused.Load(),
+		PlacementsFailed: s.placementsFailed.Load(),
+		RateLimited:      s.rateLimited.Load(),
+		BotsRequested:    s.botsRequested.Load(),
+		SSEStreamsOpen:   s.sseOpen.Load(),
+		QueueLength:      n,
+	}
+}
+
+// VerifySocketToken checks a socket token presented in a WebSocket hello.
+// Errors wrap ErrTokenExpired, ErrTokenInvalid (malformed, forged, wrong
+// type) or ErrTokenRevoked (the session logged out). The caller must also
+// check the grant's match against the socket's (SocketGrant.CheckMatch).
+func (l *Lobby) VerifySocketToken(ctx context.Context, token string) (SocketGrant, error) {
+	c, err := l.verify(token, kindSocket)
+	if err != nil {
+		return SocketGrant{}, err
+	}
+	p, _ := c.player()
+	return SocketGrant{Player: p, Match: c.Match, Name: c.Name}, nil
+}
+
+// verify parses a token of the given kind and checks its session is not
+// revoked.
+func (l *Lobby) verify(raw string, kind tokenKind) (*claims, error) {
+	c, err := l.tok.parse(raw, kind)
+	if err == nil {
+		var revoked bool
+		revoked, err = l.store.Revoked(c.SID)
+		if err == nil && revoked {
+			err = fmt.Errorf("%w: session logged out", ErrTokenRevoked)
+		}
+	}
+	if err != nil {
+		l.stats.tokensRefused.Add(1)
+		if ce := l.log.Check(zap.DebugLevel, "token refused"); ce != nil {
+			ce.Write(zap.String("kind", string(kind)), zap.Error(err))
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// SeatReleased tells the lobby that p's seat in matchID ended (the player
+// left, or its reconnect grace expired): the player may queue again.
+func (l *Lobby) SeatReleased(matchID string, p PlayerID) {
+	ok, err := l.seats.Release(matchID, p)
+	if err != nil {
+		l.log.Warn("release seat", zap.String("match", matchID), zap.Uint32("player", uint32(p)), zap.Error(err))
+		return
+	}
+	if ok {
+		l.log.Debug("seat released", zap.String("match", matchID), zap.Uint32("player", uint32(p)))
+	}
+}
+
+// MatchEnded tells the lobby that every seat of matchID is released.
+func (l *Lobby) MatchEnded(matchID string) {
+	players, err := l.seats.ReleaseMatch(matchID)
+	if err != nil {
+		l.log.Warn("release match", zap.String("match", matchID), zap.Error(err))
+		return
+	}
+	l.log.Debug("match ended", zap.String("match", matchID), zap.Int("seats", len(players)))
+}
+
+// run is the matchmaker goroutine. Owned by the Lobby; Shutdown waits for
+// it.
+func (l *Lobby) run() {
+	defer l.wg.Done()
+	t := time.NewTicker(l.cfg.MatchInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.runCtx.Done():
+			return
+		case <-t.C:
+			l.step(l.runCtx)
+		}
+	}
+}
+
+// step runs one matchmaking round and places the groups it forms.
+func (l *Lobby) step(ctx context.Context) {
+	now := l.cfg.Now()
+	l.mu.Lock()
+	groups, expired := l.mm.step(now)
+	for _, e := range expired {
+		l.finishLocked(e.ID, now, func(t *Ticket) { t.Status = StatusExpired })
+		l.stats.ticketsExpired.Add(1)
+	}
+	for _, g := range groups {
+		for _, e := range g.Entries {
+			l.updateLocked(e.ID, func(t *Ticket) { t.Placing = true })
+		}
+	}
+	prune := now.Sub(l.lastPrune) >= 30*time.Second
+	if prune {
+		l.lastPrune = now
+	}
+	l.mu.Unlock()
+
+	for _, g := range groups {
+		l.place(ctx, g)
+	}
+	if prune {
+		l.prune(now)
+	}
+}
+
+// place asks the Placer for a match for g and records the outcome.
+func (l *Lobby) place(ctx context.Context, g mmGroup) {
+	players := make([]PlayerID, len(g.Entries))
+	for i, e := range g.Entries {
+		players[i] = e.Player
+	}
+	pctx, cancel := context.WithTimeout(ctx, l.cfg.PlaceTimeout)
+	pl, err := l.placer.Place(pctx, PlaceRequest{Mode: g.Mode, Players: players, Bots: g.Bots})
+	cancel()
+	if err == nil && pl.MatchID == "" {
+		err = errors.New("placer returned an empty match id")
+	}
+	now := l.cfg.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err == nil {
+		err = l.seats.Assign(pl.MatchID, players)
+	}
+	if err != nil {
+		l.stats.placementsFailed.Add(1)
+		l.log.Warn("placement failed; tickets requeued",
+			zap.String("mode", g.Mode), zap.Int("players", len(players)), zap.Int("bots", g.Bots), zap.Error(err))
+		for _, e := range g.Entries {
+			l.updateLocked(e.ID, func(t *Ticket) { t.Placing = false })
+			if _, err := l.mm.add(e); err != nil {
+				l.log.Warn("requeue", zap.Error(err))
+			}
+		}
+		return
+	}
+	l.stats.botsRequested.Add(uint64(g.Bots))
+	for _, e := range g.Entries {
+		l.finishLocked(e.ID, now, func(t *Ticket) {
+			t.Status = StatusMatched
+			t.MatchID = pl.MatchID
+			t.Bots = g.Bots
+		})
+		l.stats.ticketsMatched.Add(1)
+	}
+	l.log.Info("match placed", zap.String("match", pl.MatchID), zap.String("mode", g.Mode),
+		zap.Int("players", len(players)), zap.Int("bots", g.Bots))
+}
+
+// updateLocked applies fn to a stored ticket and wakes its watchers.
+func (l *Lobby) updateLocked(id TicketID, fn func(t *Ticket)) {
+	t, err := l.tickets.Ticket(id)
+	if err != nil {
+		l.log.Warn("ticket vanished", zap.String("ticket", string(id)), zap.Error(err))
+		return
+	}
+	fn(&t)
+	if err := l.tickets.PutTicket(t); err != nil {
+		l.log.Warn("store ticket", zap.String("ticket", string(id)), zap.Error(err))
+	}
+	if ch, ok := l.watchers[id]; ok {
+		close(ch)
+		delete(l.watchers, id)
+	}
+}
+
+// finishLocked moves a ticket to a terminal state set by fn.
+func (l *Lobby) finishLocked(id TicketID, now time.Time, fn func(t *Ticket)) {
+	l.updateLocked(id, func(t *Ticket) {
+		fn(t)
+		t.Placing = false
+		t.Closed = now
+	})
+}
+
+// watch returns a channel closed at the ticket's next change.
+func (l *Lobby) watch(id TicketID) <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ch, ok := l.watchers[id]
+	if !ok {
+		ch = make(chan struct{})
+		l.watchers[id] = ch
+	}
+	return ch
+}
+
+func (l *Lobby) prune(now time.Time) {
+	if err := l.tickets.PruneTickets(now.Add(-l.cfg.TicketRetention)); err != nil {
+		l.log.Warn("prune tickets", zap.Error(err))
+	}
+	if err := l.store.Prune(now); err != nil && !errors.Is(err, ErrClosed) {
+		l.log.Warn("prune store", zap.Error(err))
+	}
+	l.limits.prune(now)
+}
+
+// enter registers a request-scoped goroutine (an event stream) that
+// Shutdown must wait for. It reports false once the lobby is closed.
+func (l *Lobby) enter() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	l.wg.Add(1)
+	return true
+}
+
+func (l *Lobby) isClosed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed
+}

@@ -1,0 +1,65 @@
+package lobby
+
+import (
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// limiter is a token bucket per client address.
+type limiter struct {
+	limit rate.Limit
+	burst int
+
+	mu sync.Mutex // guards m
+	m  map[string]*limEntry
+}
+
+type limEntry struct {
+	lim  *rate.Limiter
+	seen time.Time
+}
+
+func newLimiter(r rate.Limit, burst int) *limiter {
+	return &limiter{limit: r, burst: burst, m: make(map[string]*limEntry)}
+}
+
+// allow takes one token for key at now. If none is available it reports
+// false and how long until one is.
+func (lm *limiter) allow(key string, now time.Time) (bool, time.Duration) {
+	lm.mu.Lock()
+	defer lm.mu.Unlock()
+	e, ok := lm.m[key]
+	if !ok {
+		e = &limEntry{lim: rate.NewLimiter(lm.limit, lm.burst)}
+		lm.m[key] = e
+	}
+	e.seen = now
+	res := e.lim.ReserveN(now, 1)
+	if !res.OK() {
+		return false, time.Minute
+	}
+	d := res.DelayFrom(now)
+	if d <= 0 {
+		return true, 0
+	}
+	res.CancelAt(now)
+	return false, d
+}
+
+// prune forgets addresses idle long enough for their bucket to be full
+// again (a new bucket is then identical).
+func (lm *limiter) prune(now time.Time) {
+	idle := time.Minute
+	if lm.limit > 0 {
+		idle = max(idle, time.Duration(float64(lm.burst)/float64(lm.limit)*float64(time.Second)))
+	}
+	lm.mu.Lock()
+	defer lm.mu.Unlock()
+	for k, e := range lm.m {
+		if now.Sub(e.seen) > idle {
+			delete(lm.m, k)
+		}
+	}
+}
