@@ -2,8 +2,10 @@ package netcode
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -72,7 +74,7 @@ func (c *conn) fail(code uint16, text string) {
 		ce.Write(zap.Uint16("code", code), zap.String("reason", text))
 	}
 	b := wire.AppendError(c.out.buf(), wire.Error{Code: code, Message: text})
-	c.out.push(b, false, code)
+	c.out.push(b, kindControl, code)
 	c.out.close(code, text)
 }
 
@@ -120,10 +122,31 @@ func (c *conn) writeLoop() {
 			return
 		}
 		if b.closing {
-			_ = c.socket.WriteClose(b.closeCode, []byte(b.closeReason))
+			c.lingerClose(b.closeCode, b.closeReason)
 			return
 		}
 	}
+}
+
+// lingerClose sends the close frame and half-closes the socket, then lets
+// the read loop drain what the client is still sending until it answers
+// the close (or a short deadline passes). Closing at once would make the
+// kernel answer unread client data with a reset, which can destroy the
+// Error and close frames before the client reads them.
+func (c *conn) lingerClose(code uint16, reason string) {
+	if len(reason) > 120 {
+		reason = reason[:120]
+	}
+	payload := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reason)), code)
+	payload = append(payload, reason...)
+	if err := c.socket.WriteMessage(gws.OpcodeCloseConnection, payload); err != nil {
+		_ = c.socket.NetConn().Close()
+		return
+	}
+	if tc, ok := c.socket.NetConn().(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	}
+	_ = c.socket.SetReadDeadline(time.Now().Add(2 * time.Second))
 }
 
 // OnOpen implements gws.Event.
@@ -281,7 +304,7 @@ func (c *conn) onGame(b []byte) {
 			return
 		}
 		out := wire.AppendPong(c.out.buf(), wire.Pong{Time: p.Time, Tick: c.room.tick.Load()})
-		c.out.push(out, false, wire.CodeSlowConsumer)
+		c.out.push(out, kindBestEffort, wire.CodeSlowConsumer)
 	case wire.MsgLeave:
 		if err := wire.DecodeLeave(b); err != nil {
 			c.srv.stats.Malformed.Add(1)

@@ -14,9 +14,18 @@ const (
 	outboxBufCap    = 256
 )
 
+// msgKind says how a message is treated when the outbox is full.
+type msgKind uint8
+
+const (
+	kindControl    msgKind = iota // must arrive: an overrun closes the connection
+	kindSnapshot                  // dropped when outboxSnapshots are waiting; resync follows
+	kindBestEffort                // dropped when the outbox is half full (pongs)
+)
+
 type outItem struct {
-	b        []byte
-	snapshot bool
+	b    []byte
+	kind msgKind
 }
 
 // outbox is a connection's bounded queue of encoded messages. Producers
@@ -86,15 +95,17 @@ const (
 )
 
 // push queues b. A snapshot is dropped when outboxSnapshots are already
-// waiting; a control message that does not fit starts a slow-consumer close.
-func (o *outbox) push(b []byte, snapshot bool, slowCode uint16) pushResult {
+// waiting, a best-effort message when the outbox is half full; a control
+// message that does not fit starts a slow-consumer close with slowCode.
+func (o *outbox) push(b []byte, kind msgKind, slowCode uint16) pushResult {
 	o.mu.Lock()
 	switch {
 	case o.dead || o.closing:
 		o.recycleLocked(b)
 		o.mu.Unlock()
 		return pushClosed
-	case snapshot && (o.snapshots >= outboxSnapshots || len(o.queue) >= outboxMax):
+	case kind == kindSnapshot && (o.snapshots >= outboxSnapshots || len(o.queue) >= outboxMax),
+		kind == kindBestEffort && len(o.queue) >= outboxMax/2:
 		o.recycleLocked(b)
 		o.mu.Unlock()
 		return pushDropped
@@ -105,8 +116,8 @@ func (o *outbox) push(b []byte, snapshot bool, slowCode uint16) pushResult {
 		o.signal()
 		return pushOverrun
 	}
-	o.queue = append(o.queue, outItem{b: b, snapshot: snapshot})
-	if snapshot {
+	o.queue = append(o.queue, outItem{b: b, kind: kind})
+	if kind == kindSnapshot {
 		o.snapshots++
 	}
 	o.mu.Unlock()

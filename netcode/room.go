@@ -190,7 +190,7 @@ func (r *room) run() {
 		}
 		for _, s := range r.order {
 			if s.conn != nil {
-				s.conn.out.push(wire.AppendMatchOver(s.conn.out.buf(), over), false, wire.CodeSlowConsumer)
+				s.conn.out.push(wire.AppendMatchOver(s.conn.out.buf(), over), kindControl, wire.CodeSlowConsumer)
 			}
 		}
 	}
@@ -286,7 +286,7 @@ func (r *room) attachOnLoop(c *conn, g Grant) error {
 		Interest: r.interest,
 		PosScale: wire.PosScale,
 	}
-	c.out.push(wire.AppendWelcome(c.out.buf(), welcome), false, wire.CodeSlowConsumer)
+	c.out.push(wire.AppendWelcome(c.out.buf(), welcome), kindControl, wire.CodeSlowConsumer)
 	r.publish("running")
 	return nil
 }
@@ -379,7 +379,7 @@ func (r *room) sendEvents(s *seat) {
 	for _, end := range r.evEnds {
 		b := append(s.conn.out.buf(), r.evBuf[start:end]...)
 		start = end
-		if s.conn.out.push(b, false, wire.CodeSlowConsumer) == pushOverrun {
+		if s.conn.out.push(b, kindControl, wire.CodeSlowConsumer) == pushOverrun {
 			r.srv.stats.SlowDisconnects.Add(1)
 			return
 		}
@@ -427,7 +427,7 @@ func (r *room) sendSnapshot(s *seat, tick uint32, now time.Time) {
 	}
 	b := wire.AppendSnapshotHeader(c.out.buf(), tick, base, r.loop.LastSeq(s.player), len(ops))
 	b = append(b, ops...)
-	switch c.out.push(b, true, wire.CodeSlowConsumer) {
+	switch c.out.push(b, kindSnapshot, wire.CodeSlowConsumer) {
 	case pushed:
 		v.lastSent, v.needKey, v.stalledAt = tick, false, time.Time{}
 		if r.interest == 0 {
