@@ -838,3 +838,5 @@ func TestPlacementFailureRequeues(t *testing.T) {
 	e.game.mu.Unlock()
 	e.waitStatus(a.SessionToken, ta.TicketID, "matched")
 }
+
+func newServer(l *Lobby) *httptest.Server { return httptest.NewServer(l.Handler()) }
