@@ -23,7 +23,7 @@ func TestStudioJWT(t *testing.T) {
 	}
 	cfg := testConfig()
 	cfg.Authenticators = map[string]Authenticator{
-		"studio": &StudioJWT{Secret: secret, Issuer: "https://accounts.example", Audience: "rallypoint"},
+		"studio":    &StudioJWT{Secret: secret, Issuer: "https://accounts.example", Audience: "rallypoint"},
 		"studio-ec": &StudioJWT{Provider: "studio", PublicKey: &ecKey.PublicKey},
 	}
 	e := newEnv(t, cfg)
