@@ -23,14 +23,14 @@ type Placer interface {
 
 // PlaceRequest asks for a match.
 type PlaceRequest struct {
-	Mode    string
-	Players []PlayerID
-	Bots    int
+	Mode    string     // a key of Config.Modes
+	Players []PlayerID // the humans, in queue order
+	Bots    int        // server-side bots to add (bot fill)
 }
 
 // Placement is a created match.
 type Placement struct {
-	MatchID string
+	MatchID string // non-empty; the ?match= of the socket URL
 }
 
 // MatchDirectory lists running matches. The game server implements it.
@@ -43,21 +43,21 @@ type MatchDirectory interface {
 
 // MatchSummary describes a running match for GET /v1/matches.
 type MatchSummary struct {
-	ID         string     `json:"id"`
-	Mode       string     `json:"mode"`
-	State      string     `json:"state"`
-	Players    []PlayerID `json:"players"`
-	Bots       int        `json:"bots"`
-	Tick       uint32     `json:"tick"`
-	MaxPlayers int        `json:"max_players"`
+	ID         string     `json:"id"`          // match id
+	Mode       string     `json:"mode"`        // game mode
+	State      string     `json:"state"`       // game-defined, such as "running"
+	Players    []PlayerID `json:"players"`     // seated humans
+	Bots       int        `json:"bots"`        // bot players
+	Tick       uint32     `json:"tick"`        // current simulation tick
+	MaxPlayers int        `json:"max_players"` // seats
 }
 
 // SocketGrant is what a verified socket token allows: Player may take its
 // seat in Match.
 type SocketGrant struct {
-	Player PlayerID
-	Match  string
-	Name   string
+	Player PlayerID // the token's player
+	Match  string   // the match the seat is in
+	Name   string   // display name
 }
 
 // CheckMatch returns an error wrapping ErrWrongMatch unless the grant is

@@ -225,14 +225,14 @@ func (s TicketStatus) Terminal() bool { return s != StatusQueued }
 
 // Ticket is a player's request to be matched, and its outcome.
 type Ticket struct {
-	ID       TicketID
-	Player   PlayerID
-	Name     string // display name, carried into socket tokens
-	SID      string // session the ticket was created with
-	Mode     string
-	Rating   int
-	Status   TicketStatus
-	Created  time.Time
+	ID       TicketID     // 128 random bits, hex
+	Player   PlayerID     // owner
+	Name     string       // display name, carried into socket tokens
+	SID      string       // session the ticket was created with
+	Mode     string       // queue
+	Rating   int          // matchmaking rating, 0..Config.MaxRating
+	Status   TicketStatus // queued until terminal
+	Created  time.Time    // when queued
 	Expires  time.Time // when a queued ticket expires
 	Closed   time.Time // when it reached a terminal state
 	MatchID  string    // set when matched
