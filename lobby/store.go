@@ -233,12 +233,12 @@ type Ticket struct {
 	Rating   int          // matchmaking rating, 0..Config.MaxRating
 	Status   TicketStatus // queued until terminal
 	Created  time.Time    // when queued
-	Expires  time.Time // when a queued ticket expires
-	Closed   time.Time // when it reached a terminal state
-	MatchID  string    // set when matched
-	Bots     int       // bots placed with the match, when matched
-	Placing  bool      // taken from the queue, Placer call in flight
-	Sequence uint64    // arrival order, for the matchmaker
+	Expires  time.Time    // when a queued ticket expires
+	Closed   time.Time    // when it reached a terminal state
+	MatchID  string       // set when matched
+	Bots     int          // bots placed with the match, when matched
+	Placing  bool         // taken from the queue, Placer call in flight
+	Sequence uint64       // arrival order, for the matchmaker
 }
 
 // TicketStore holds tickets and the index of each player's live ticket.
