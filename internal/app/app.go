@@ -1,0 +1,171 @@
+// Package app wires Rallypoint's services into one HTTP handler: the lobby
+// (tokens, matchmaking, SSE) and the game server (matches and the game
+// WebSocket), meeting only through the small adapters in this file. The
+// server binary and the end-to-end tests build the same App.
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/rallypoint/rallypoint/game"
+	"github.com/rallypoint/rallypoint/lobby"
+	"github.com/rallypoint/rallypoint/netcode"
+)
+
+// Config configures an App.
+type Config struct {
+	// Lobby configures tokens, queues and the HTTP API.
+	Lobby lobby.Config
+	// Game configures the game server. Its Auth, Hooks and Logger are
+	// filled in by New.
+	Game netcode.Config
+	// Games is the game config of matches the lobby places, per mode (a
+	// shorter arena time limit, say). A mode not listed uses its defaults.
+	Games map[string]game.Config
+	// NewBrain makes server-side bots (bot fill, steering). If nil, matches
+	// the lobby fills with bots fail to place.
+	NewBrain func(mode string, seed uint64) game.Brain
+	// Web serves everything outside the API (the browser SDK and demo).
+	// If nil, those paths answer 404.
+	Web http.Handler
+}
+
+// App is the whole server.
+type App struct {
+	lobby *lobby.Lobby
+	game  *netcode.Server
+	mux   *http.ServeMux
+	log   *zap.Logger
+}
+
+// New builds the game server and the lobby and wires them together.
+func New(cfg Config, log *zap.Logger) (*App, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	a := &App{log: log}
+	gc := cfg.Game
+	gc.Logger = log.Named("game")
+	gc.Auth = netcode.AuthenticatorFunc(a.authenticate)
+	if cfg.NewBrain != nil {
+		gc.NewBrain = cfg.NewBrain
+	}
+	gc.Hooks = netcode.Hooks{
+		SeatReleased: func(match string, p game.PlayerID, _ string) { a.lobby.SeatReleased(match, lobby.PlayerID(p)) },
+		MatchEnded:   func(match string, _ game.Result, _ error) { a.lobby.MatchEnded(match) },
+	}
+	srv, err := netcode.New(gc)
+	if err != nil {
+		return nil, err
+	}
+	a.game = srv
+	lob, err := lobby.New(cfg.Lobby, placer{srv: srv, games: cfg.Games}, directory{srv}, log.Named("lobby"))
+	if err != nil {
+		return nil, err
+	}
+	a.lobby = lob
+
+	a.mux = http.NewServeMux()
+	a.mux.Handle("GET /v1/ws", srv.Handler())
+	a.mux.Handle("/v1/", lob.Handler())
+	a.mux.HandleFunc("GET /healthz", a.healthz)
+	if cfg.Web != nil {
+		a.mux.Handle("/", cfg.Web)
+	}
+	return a, nil
+}
+
+// Handler serves the lobby API, the game WebSocket, /healthz and the web
+// files.
+func (a *App) Handler() http.Handler { return a.mux }
+
+// Lobby returns the lobby service.
+func (a *App) Lobby() *lobby.Lobby { return a.lobby }
+
+// Game returns the game server.
+func (a *App) Game() *netcode.Server { return a.game }
+
+// Shutdown stops matchmaking and event streams, then every match and
+// socket. It is idempotent.
+func (a *App) Shutdown(ctx context.Context) error {
+	return errors.Join(a.lobby.Shutdown(ctx), a.game.Shutdown(ctx))
+}
+
+func (a *App) healthz(w http.ResponseWriter, _ *http.Request) {
+	st := a.game.Stats()
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"status":      "ok",
+		"matches":     len(a.game.Matches()),
+		"connections": st.ConnsOpen.Load(),
+		"queued":      a.lobby.Metrics().QueueLength,
+	})
+}
+
+// authenticate checks a socket token with the lobby and translates its
+// errors into the game server's.
+func (a *App) authenticate(ctx context.Context, token string) (netcode.Grant, error) {
+	g, err := a.lobby.VerifySocketToken(ctx, token)
+	switch {
+	case err == nil:
+		return netcode.Grant{Player: game.PlayerID(g.Player), Match: g.Match, Name: g.Name}, nil
+	case errors.Is(err, lobby.ErrTokenExpired):
+		return netcode.Grant{}, errors.Join(netcode.ErrAuthExpired, err)
+	case errors.Is(err, lobby.ErrTokenRevoked):
+		return netcode.Grant{}, errors.Join(netcode.ErrAuthRevoked, err)
+	default:
+		return netcode.Grant{}, errors.Join(netcode.ErrAuthInvalid, err)
+	}
+}
+
+// placer creates the matches the lobby forms.
+type placer struct {
+	srv   *netcode.Server
+	games map[string]game.Config
+}
+
+func (p placer) Place(_ context.Context, req lobby.PlaceRequest) (lobby.Placement, error) {
+	players := make([]game.PlayerID, len(req.Players))
+	for i, id := range req.Players {
+		players[i] = game.PlayerID(id)
+	}
+	info, err := p.srv.CreateMatch(netcode.MatchSpec{Mode: req.Mode, Players: players, Bots: req.Bots, Game: p.games[req.Mode]})
+	if err != nil {
+		return lobby.Placement{}, err
+	}
+	return lobby.Placement{MatchID: info.ID}, nil
+}
+
+// directory lists the game server's matches for the lobby API.
+type directory struct{ srv *netcode.Server }
+
+func summary(m netcode.MatchInfo) lobby.MatchSummary {
+	s := lobby.MatchSummary{ID: m.ID, Mode: m.Mode, State: m.State, Bots: m.Bots, Tick: m.Tick, MaxPlayers: m.MaxPlayers}
+	s.Players = make([]lobby.PlayerID, len(m.Players))
+	for i, p := range m.Players {
+		s.Players[i] = lobby.PlayerID(p)
+	}
+	return s
+}
+
+func (d directory) Matches() []lobby.MatchSummary {
+	ms := d.srv.Matches()
+	out := make([]lobby.MatchSummary, len(ms))
+	for i, m := range ms {
+		out[i] = summary(m)
+	}
+	return out
+}
+
+func (d directory) Match(id string) (lobby.MatchSummary, bool) {
+	m, ok := d.srv.Match(id)
+	if !ok {
+		return lobby.MatchSummary{}, false
+	}
+	return summary(m), true
+}
