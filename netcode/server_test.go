@@ -702,3 +702,54 @@ func TestShutdown(t *testing.T) {
 		t.Fatalf("create after shutdown: %v", err)
 	}
 }
+
+// TestAutoReconnect: a client with auto-reconnect resumes its seat by
+// itself after the TCP connection is cut.
+func TestAutoReconnect(t *testing.T) {
+	env := newTestServer(t, netcode.Config{})
+	id := env.match(netcode.MatchSpec{Mode: "bench", Players: players(1)})
+	var downs atomic.Int32
+	c := env.dial(1, id,
+		client.WithAutoReconnect(10*time.Millisecond, 100*time.Millisecond, 20),
+		client.WithTokenSource(func(context.Context) (string, error) { return env.token(1, id), nil }),
+		client.WithOnState(func(_ *client.Client, up bool, _ error) {
+			if !up {
+				downs.Add(1)
+			}
+		}))
+	entity := c.Welcome().Entity
+	waitFor(t, "first keyframe", func() bool { return c.Stats().Keyframes == 1 })
+	c.Drop()
+	waitFor(t, "automatic resume", func() bool { return downs.Load() == 1 && c.Connected() && c.Stats().Reconnects == 1 })
+	if w := c.Welcome(); !w.Resumed || w.Entity != entity {
+		t.Fatalf("welcome after auto resume %+v", w)
+	}
+	waitFor(t, "keyframe after resume", func() bool { return c.Stats().Keyframes >= 2 })
+}
+
+// TestLeaveFreesSeat: Leave releases the seat at once, and the player
+// cannot come back to it.
+func TestLeaveFreesSeat(t *testing.T) {
+	released := make(chan string, 1)
+	env := newTestServer(t, netcode.Config{Hooks: netcode.Hooks{SeatReleased: func(_ string, _ game.PlayerID, reason string) { released <- reason }}})
+	id := env.match(netcode.MatchSpec{Mode: "bench", Players: players(2)})
+	_ = env.dial(2, id)
+	c := env.dial(1, id)
+	if err := c.Leave(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case reason := <-released:
+		if reason != "left" {
+			t.Fatalf("released: %s", reason)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("seat not released")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := client.Dial(ctx, env.wsURL(id), env.token(1, id))
+	if got := closeCode(err); got != wire.CodeSeatExpired {
+		t.Fatalf("rejoin after leave: %v", err)
+	}
+}
