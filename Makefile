@@ -32,6 +32,7 @@ bench-micro:
 
 ## bench: the arena-8x32 scenario (../shared/bench/arena-8x32.md), server and bots as separate processes
 bench: bench-micro
+	$(GO) run ./cmd/bench
 
 ## fuzz: every fuzz target for FUZZTIME each
 fuzz:

@@ -1,0 +1,136 @@
+// Command server runs Rallypoint: the lobby API, matchmaking and the game
+// WebSocket on one address.
+//
+//	go run ./cmd/server -addr 127.0.0.1:8080
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"golang.org/x/time/rate"
+
+	"github.com/rallypoint/rallypoint/bots"
+	"github.com/rallypoint/rallypoint/internal/app"
+	"github.com/rallypoint/rallypoint/lobby"
+	"github.com/rallypoint/rallypoint/netcode"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "server:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	dataDir := fs.String("data-dir", ".rallypoint", "where signing keys and revocations persist (empty: in memory)")
+	hz := fs.Int("hz", 30, "tick rate of new matches")
+	interest := fs.Float64("interest", 300, "area-of-interest radius in world units (0: every client sees the whole world)")
+	grace := fs.Duration("grace", 30*time.Second, "how long a dropped player's seat is held")
+	botFill := fs.Duration("bot-fill", 5*time.Second, "wait before open seats are filled with bots (negative: never)")
+	origins := fs.String("origins", "", "comma-separated CORS allowlist, e.g. http://localhost:5173")
+	publicWS := fs.String("public-ws-url", "", "game socket URL handed to clients (default: derived from each request)")
+	rateLimit := fs.Float64("rate-limit", 5, "lobby requests per second per client address (auth, tickets, tokens)")
+	rateBurst := fs.Int("rate-burst", 20, "lobby request burst per client address")
+	cpuProfile := fs.String("cpu-profile", "", "write a CPU profile to this file until shutdown (benchmarks)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var level zapcore.Level
+	if err := level.Set(*logLevel); err != nil {
+		return err
+	}
+	zc := zap.NewProductionConfig()
+	zc.Level = zap.NewAtomicLevelAt(level)
+	log, err := zc.Build()
+	if err != nil {
+		return err
+	}
+	defer log.Sync() //nolint:errcheck // nothing to do about a failed flush at exit
+
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			_ = f.Close()
+		}()
+	}
+	var allow []string
+	for _, o := range strings.Split(*origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			allow = append(allow, o)
+		}
+	}
+	if *dataDir != "" {
+		if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+			return err
+		}
+	}
+	a, err := app.New(app.Config{
+		Lobby: lobby.Config{
+			DataDir:        *dataDir,
+			ReconnectGrace: *grace,
+			BotFillAfter:   *botFill,
+			AllowedOrigins: allow,
+			PublicWSURL:    *publicWS,
+			RateLimit:      rate.Limit(*rateLimit),
+			RateBurst:      *rateBurst,
+		},
+		Game:     netcode.Config{Hz: *hz, Interest: float32(*interest), Grace: *grace},
+		NewBrain: bots.ServerBrain,
+	}, log)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Addr:              *addr,
+		Handler:           a.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          zap.NewStdLog(log.Named("http")),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("rallypoint listening", zap.String("addr", *addr), zap.Int("hz", *hz), zap.Float64("interest", *interest), zap.String("data_dir", *dataDir))
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case err := <-errc:
+		return err
+	case s := <-sig:
+		log.Info("shutting down", zap.String("signal", s.String()))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Stop accepting while the App ends event streams, matches and sockets
+	// (http.Server.Shutdown waits for open SSE requests and does not close
+	// hijacked WebSockets).
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- srv.Shutdown(ctx) }()
+	err = errors.Join(a.Shutdown(ctx), <-httpDone)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
