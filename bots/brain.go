@@ -37,13 +37,18 @@ const FireRange = 300
 // same seed and the same sequence of Think calls give the same inputs.
 // The replay kind plays DefaultScript.
 func NewBrain(kind string, seed uint64) (game.Brain, error) {
+	return newBrainHz(kind, seed, DefaultHz)
+}
+
+// newBrainHz is NewBrain for a match ticking at hz.
+func newBrainHz(kind string, seed uint64, hz int) (game.Brain, error) {
 	switch kind {
 	case KindWander:
-		return NewWander(seed, DefaultHz), nil
+		return NewWander(seed, hz), nil
 	case KindChase:
-		return NewChase(seed, DefaultHz), nil
+		return NewChase(seed, hz), nil
 	case KindFlee:
-		return NewFlee(seed, DefaultHz), nil
+		return NewFlee(seed, hz), nil
 	case KindReplay:
 		return NewReplay(DefaultScript(), 0)
 	}
