@@ -163,7 +163,7 @@ func runPoint(ctx context.Context, cfg Config, n int) (Point, error) {
 	var out bytes.Buffer
 	bots := exec.CommandContext(ctx, cfg.BotsBin, "-server", base, "-bots", strconv.Itoa(n), "-mode", "bench",
 		"-brain", "wander", "-hz", strconv.Itoa(cfg.Hz), "-ramp", strconv.Itoa(cfg.Ramp),
-		"-duration", total.String(), "-json", "-max-errors", strconv.Itoa(n), "-measure-after", (total - cfg.Window).String())
+		"-duration", (total + 15*time.Second).String(), "-json", "-max-errors", strconv.Itoa(n), "-measure-after", (total - cfg.Window).String())
 	bots.Stdout = &out
 	bots.Stderr = io.Discard
 	if err := bots.Start(); err != nil {
@@ -182,6 +182,7 @@ func runPoint(ctx context.Context, cfg Config, n int) (Point, error) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	sleepCtx(ctx, time.Until(deadline)+cfg.Warmup)
+	h0, _ := health(base)
 	cpu0, _ := procCPU(srv.Process.Pid)
 	lg0, _ := procCPU(bots.Process.Pid)
 	busy0, idle0, _ := machineCPU()
@@ -194,8 +195,8 @@ func runPoint(ctx context.Context, cfg Config, n int) (Point, error) {
 	ticks1, _ := matchTicks(base)
 	el := time.Since(t0).Seconds()
 	rss1, _ := vmRSS(srv.Process.Pid)
-	h, _ := health(base)
-	p.Connected = int(h.Connections)
+	h1, _ := health(base)
+	p.Connected = int(min(h0.Connections, h1.Connections))
 
 	clk := float64(clockTicks)
 	p.ServerCPUPct = 100 * float64(cpu1-cpu0) / clk / el
@@ -230,7 +231,7 @@ func runPoint(ctx context.Context, cfg Config, n int) (Point, error) {
 		if err != nil {
 			p.Notes = append(p.Notes, "bots: "+err.Error())
 		}
-	case <-time.After(total + 30*time.Second):
+	case <-time.After(total + 45*time.Second):
 		_ = bots.Process.Kill()
 		<-botsDone
 		p.Notes = append(p.Notes, "bots did not finish in time")
@@ -245,7 +246,7 @@ func runPoint(ctx context.Context, cfg Config, n int) (Point, error) {
 	p.DownWireBytesPerCS = sum2.DownWireBytesPerBotS
 	p.UpBytesPerClientS = sum2.UpBytesPerBotS
 	p.GapP50Ms, p.GapP99Ms, p.GapMaxMs = sum2.Gap.P50, sum2.Gap.P99, sum2.Gap.Max
-	p.Errors = sum2.ConnectErrors + sum2.Errors
+	p.Errors = sum2.Errors
 	p.Saturated = p.MachineBusyPct > 95 || p.TickRateMin < 0.95*float64(cfg.Hz) || p.GapP99Ms > 100 || p.Connected < n*95/100
 	return p, nil
 }
