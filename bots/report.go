@@ -37,6 +37,9 @@ func (s Summary) WriteTable(w io.Writer) error {
 		row("process", "peak %d goroutines (%.2f per bot), peak RSS %.1f MiB (%.1f KiB per bot)",
 			s.PeakGoroutines, float64(s.PeakGoroutines)/float64(s.PeakConnected),
 			float64(s.PeakRSSBytes)/(1<<20), float64(s.PeakRSSBytes)/1024/float64(s.PeakConnected))
+		row("go memory", "peak heap live %.1f MiB (%.1f KiB per bot), stacks %.1f MiB (%.1f KiB per bot)",
+			float64(s.PeakHeapLiveBytes)/(1<<20), float64(s.PeakHeapLiveBytes)/1024/float64(s.PeakConnected),
+			float64(s.PeakStackBytes)/(1<<20), float64(s.PeakStackBytes)/1024/float64(s.PeakConnected))
 	}
 	for _, e := range s.ErrorSamples {
 		row("error sample", "%s", e)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -234,8 +235,10 @@ type Summary struct {
 	UpBytesPerBotS       float64      `json:"up_bytes_per_bot_s"`
 	UpWireBytesPerBotS   float64      `json:"up_wire_bytes_per_bot_s"`
 	Faults               FaultSummary `json:"faults"`
-	PeakGoroutines       int          `json:"peak_goroutines"` // this process, sampled each second
-	PeakRSSBytes         int64        `json:"peak_rss_bytes"`  // this process (Linux), sampled each second
+	PeakGoroutines       int          `json:"peak_goroutines"`      // this process, sampled each second
+	PeakRSSBytes         int64        `json:"peak_rss_bytes"`       // this process (Linux), sampled each second
+	PeakHeapLiveBytes    int64        `json:"peak_heap_live_bytes"` // Go heap live after the last GC, at its peak
+	PeakStackBytes       int64        `json:"peak_stack_bytes"`     // goroutine stacks, at their peak
 	ErrorSamples         []string     `json:"error_samples,omitempty"`
 }
 
@@ -267,11 +270,12 @@ type Swarm struct {
 
 	stats counters
 
-	mu      sync.Mutex // guards the fields below
-	matches map[string]struct{}
-	samples []string
-	peakG   int
-	peakRSS int64
+	mu                  sync.Mutex // guards the fields below
+	matches             map[string]struct{}
+	samples             []string
+	peakG               int
+	peakRSS             int64
+	peakHeap, peakStack int64
 }
 
 // NewSwarm validates cfg and returns a Swarm ready to Run. log may be nil.
@@ -406,9 +410,19 @@ func (s *Swarm) noteError(what string, err error) {
 func (s *Swarm) sampleProcess() {
 	g := runtime.NumGoroutine()
 	rss := selfRSS()
+	ms := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/heap/stacks:bytes"}}
+	metrics.Read(ms)
+	var heap, stack int64
+	if ms[0].Value.Kind() == metrics.KindUint64 {
+		heap = int64(ms[0].Value.Uint64())
+	}
+	if ms[1].Value.Kind() == metrics.KindUint64 {
+		stack = int64(ms[1].Value.Uint64())
+	}
 	s.mu.Lock()
 	s.peakG = max(s.peakG, g)
 	s.peakRSS = max(s.peakRSS, rss)
+	s.peakHeap, s.peakStack = max(s.peakHeap, heap), max(s.peakStack, stack)
 	s.mu.Unlock()
 }
 
@@ -487,6 +501,7 @@ func (s *Swarm) summary(end time.Time) Summary {
 	sum.Matches = len(s.matches)
 	sum.ErrorSamples = append([]string(nil), s.samples...)
 	sum.PeakGoroutines, sum.PeakRSSBytes = s.peakG, s.peakRSS
+	sum.PeakHeapLiveBytes, sum.PeakStackBytes = s.peakHeap, s.peakStack
 	s.mu.Unlock()
 	return sum
 }

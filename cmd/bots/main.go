@@ -16,6 +16,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // served only with -pprof
 	"os"
 	"os/signal"
 	"sync"
@@ -53,6 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print the summary as one JSON line at the end")
 	maxErrors := fs.Uint64("max-errors", 0, "exit 1 when errors exceed this")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this address, e.g. 127.0.0.1:6061 (profiling the load generator)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -78,6 +82,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if *pprofAddr != "" {
+		ln, err := net.Listen("tcp", *pprofAddr)
+		if err != nil {
+			fmt.Fprintln(stderr, "bots:", err)
+			return 2
+		}
+		ps := &http.Server{Handler: http.DefaultServeMux, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = ps.Serve(ln) }()
+		defer ps.Close()
+	}
 
 	progCtx, progStop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
