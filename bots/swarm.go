@@ -165,9 +165,6 @@ func (c *Config) setDefaults() error {
 	if c.NamePrefix == "" {
 		c.NamePrefix = "bot"
 	}
-	if c.HTTPClient == nil {
-		c.HTTPClient = &http.Client{Transport: NewTransport()}
-	}
 	return nil
 }
 
@@ -254,9 +251,10 @@ type FaultSummary struct {
 // Swarm runs many bots from one process.
 type Swarm struct {
 	// immutable after NewSwarm
-	cfg   Config
-	log   *zap.Logger
-	lobby *LobbyClient
+	cfg     Config
+	log     *zap.Logger
+	lobby   *LobbyClient
+	ownHTTP bool // the swarm made cfg.HTTPClient and closes its idle connections
 
 	// set by Run
 	start       time.Time
@@ -286,7 +284,12 @@ func NewSwarm(cfg Config, log *zap.Logger) (*Swarm, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
+	owned := cfg.HTTPClient == nil
+	if owned {
+		cfg.HTTPClient = &http.Client{Transport: NewTransport()}
+	}
 	return &Swarm{
+		ownHTTP: owned,
 		cfg:     cfg,
 		log:     log,
 		lobby:   NewLobbyClient(cfg.Server, cfg.HTTPClient),
@@ -370,6 +373,9 @@ loop:
 	end2 := time.Now()
 	cancel()
 	s.wg.Wait()
+	if s.ownHTTP {
+		s.cfg.HTTPClient.CloseIdleConnections()
+	}
 	return s.summary(end2), nil
 }
 
