@@ -26,7 +26,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type walker struct{}
 
-func (walker) Think(game.EntityID, []game.Entity, game.Tick) game.Input { return game.Input{DX: 1, DY: 0.5} }
+func (walker) Think(game.EntityID, []game.Entity, game.Tick) game.Input {
+	return game.Input{DX: 1, DY: 0.5}
+}
 
 func newApp(t *testing.T) *httptest.Server {
 	t.Helper()
