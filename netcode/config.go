@@ -43,7 +43,7 @@ var (
 	ErrAuthRevoked   = errors.New("netcode: token revoked")
 	ErrMatchNotFound = errors.New("netcode: match not found")
 	ErrNoSeat        = errors.New("netcode: no seat for this player")
-	ErrSeatExpired   = errors.New("netcode: seat released after the grace period")
+	ErrSeatExpired   = errors.New("netcode: seat released")
 	ErrServerClosed  = errors.New("netcode: server closed")
 	ErrNoBrain       = errors.New("netcode: bots requested but no brain configured")
 )
@@ -92,7 +92,8 @@ type Config struct {
 	MaxInFlight int
 	// MessageRate is the sustained rate of client messages per second a
 	// connection may send; a connection over it is closed with
-	// wire.CodeRateLimited. If zero, 120 is used.
+	// wire.CodeRateLimited. If zero, 4 per tick (4*Hz) but at least 120 is
+	// used.
 	MessageRate float64
 	// MessageBurst is the burst allowed over MessageRate. If zero, 120.
 	MessageBurst int
@@ -136,10 +137,10 @@ func (c *Config) setDefaults() error {
 	def(&c.WriteTimeout, 5*time.Second)
 	def(&c.SlowTimeout, 5*time.Second)
 	if c.MessageRate == 0 {
-		c.MessageRate = 120
+		c.MessageRate = max(120, 4*float64(c.Hz))
 	}
 	if c.MessageBurst == 0 {
-		c.MessageBurst = 120
+		c.MessageBurst = int(c.MessageRate)
 	}
 	if c.Modes == nil {
 		c.Modes = game.Modes()
@@ -199,6 +200,8 @@ func codeFor(err error) uint16 {
 		return wire.CodeMatchFull
 	case errors.Is(err, ErrServerClosed):
 		return wire.CodeGoingAway
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return wire.CodeTryAgain
 	default:
 		return wire.CodeAuthFailed
 	}

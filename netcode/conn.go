@@ -43,6 +43,8 @@ type conn struct {
 	// shared
 	state    atomic.Int32
 	ack      atomic.Uint32 // last snapshot tick the client acknowledged
+	ackAt    atomic.Int64  // unix nanos of the last input (when ack was last fresh)
+	lag      atomic.Uint32 // at the last input: the match's tick minus the client's ack
 	lastRecv atomic.Int64  // unix nanos of the last frame of any kind
 }
 
@@ -202,7 +204,8 @@ func (s *Server) OnMessage(socket *gws.Conn, msg *gws.Message) {
 			c.fail(wire.CodeInternal, "internal error")
 		}
 	}()
-	c.lastRecv.Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	c.lastRecv.Store(now)
 	s.stats.MessagesIn.Add(1)
 	if msg.Opcode != gws.OpcodeBinary {
 		s.stats.Malformed.Add(1)
@@ -213,7 +216,7 @@ func (s *Server) OnMessage(socket *gws.Conn, msg *gws.Message) {
 	case stateHandshake:
 		c.onHello(msg.Bytes())
 	case stateAttached:
-		c.onGame(msg.Bytes())
+		c.onGame(msg.Bytes(), now)
 	}
 }
 
@@ -273,7 +276,7 @@ func authText(err error) string {
 	}
 }
 
-func (c *conn) onGame(b []byte) {
+func (c *conn) onGame(b []byte, now int64) {
 	if !c.limiter.Allow() {
 		c.srv.stats.RateLimited.Add(1)
 		c.fail(wire.CodeRateLimited, "too many messages")
@@ -294,6 +297,12 @@ func (c *conn) onGame(b []byte) {
 			return
 		}
 		c.ack.Store(in.Ack)
+		c.ackAt.Store(now)
+		if tick := c.room.tick.Load(); in.Ack != 0 && in.Ack <= tick {
+			c.lag.Store(tick - in.Ack)
+		} else {
+			c.lag.Store(0)
+		}
 		c.srv.stats.InputsIn.Add(1)
 		c.room.loop.Push(c.player, in.Seq, game.Input{DX: in.DX, DY: in.DY, Aim: in.Aim, Buttons: in.Buttons})
 	case wire.MsgPing:

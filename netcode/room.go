@@ -3,6 +3,7 @@ package netcode
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -131,6 +132,10 @@ func newRoom(s *Server, spec MatchSpec, mode game.Mode) (*room, error) {
 	return r, nil
 }
 
+// ackFreshness is how recent a client's last input must be for its ack to
+// count as evidence that it is falling behind.
+const ackFreshness = 500 * time.Millisecond
+
 // botPlayerBase is the first player id given to server-side bots; lobby
 // player ids stay below it.
 const botPlayerBase game.PlayerID = 1 << 31
@@ -235,8 +240,8 @@ func (r *room) attach(ctx context.Context, c *conn, g Grant) error {
 func (r *room) attachOnLoop(c *conn, g Grant) error {
 	s := r.seats[g.Player]
 	if s == nil {
-		if _, ok := r.released[g.Player]; ok {
-			return ErrSeatExpired
+		if reason, ok := r.released[g.Player]; ok {
+			return fmt.Errorf("%w (%s)", ErrSeatExpired, reason)
 		}
 		if !r.open || r.humans() >= r.mode.MaxPlayers {
 			return ErrNoSeat
@@ -393,17 +398,23 @@ func (r *room) sendSnapshot(s *seat, tick uint32, now time.Time) {
 	if maxInFlight == 0 {
 		maxInFlight = uint32(r.hz)
 	}
-	if ack := c.ack.Load(); ack != 0 && v.lastSent != 0 && ack <= v.lastSent && v.lastSent-ack > maxInFlight {
-		if !v.paused {
-			v.paused = true
-			r.srv.stats.Paused.Add(1)
-		}
+	// Acks only tell how far behind a client is while it keeps sending
+	// inputs: one that stopped (idle, throttled tab) keeps getting deltas,
+	// bounded by the outbox and the idle timeout instead. The lag is taken
+	// when each input arrives, so it does not grow while a client is quiet.
+	fresh := now.UnixNano()-c.ackAt.Load() < int64(ackFreshness)
+	switch {
+	case v.paused && fresh && c.ack.Load() < v.lastSent: // still working through what it has
 		r.stalled(s, now)
 		return
-	}
-	if v.paused {
+	case v.paused: // caught up, or gone quiet: resume with a keyframe
 		v.paused, v.needKey = false, true
 		r.srv.stats.Resyncs.Add(1)
+	case fresh && v.lastSent != 0 && c.lag.Load() > maxInFlight:
+		v.paused = true
+		r.srv.stats.Paused.Add(1)
+		r.stalled(s, now)
+		return
 	}
 	key := v.needKey || (r.interest == 0 && !v.wholeWorld)
 	base := v.lastSent

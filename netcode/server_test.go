@@ -753,3 +753,26 @@ func TestLeaveFreesSeat(t *testing.T) {
 		t.Fatalf("rejoin after leave: %v", err)
 	}
 }
+
+// TestIdleInputsNotPaused: a client that stops sending inputs (an idle
+// player, a throttled tab) keeps receiving deltas; only a client that keeps
+// sending inputs with stale acks is treated as falling behind.
+func TestIdleInputsNotPaused(t *testing.T) {
+	env := newTestServer(t, netcode.Config{MaxInFlight: 5})
+	id := env.match(netcode.MatchSpec{Mode: "bench", Players: players(1)})
+	k := &cadence{}
+	c := env.dial(1, id, k.option())
+	waitFor(t, "first snapshots", func() bool { n, _, _ := k.get(); return n > 3 })
+	for range 3 {
+		if err := c.SendInput(game.Input{DX: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "many ticks without inputs", func() bool { n, _, _ := k.get(); return n > 60 })
+	if n, breaks, keys := k.get(); breaks != 0 || keys != 1 {
+		t.Fatalf("%d snapshots, %d breaks, %d keyframes", n, breaks, keys)
+	}
+	if env.srv.Stats().Paused.Load() != 0 {
+		t.Fatal("an idle client was paused")
+	}
+}

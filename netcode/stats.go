@@ -51,7 +51,7 @@ func (s *Stats) Closes(code uint16) uint64 {
 // CloseCodes lists every close code the server can send, for exporters.
 func CloseCodes() []uint16 {
 	return []uint16{
-		wire.CodeNormal, wire.CodeGoingAway, wire.CodeUnsupportedData, wire.CodeInternal,
+		wire.CodeNormal, wire.CodeGoingAway, wire.CodeUnsupportedData, wire.CodeInternal, wire.CodeTryAgain,
 		wire.CodeAuthFailed, wire.CodeTokenExpired, wire.CodeTokenRevoked, wire.CodeBadVersion,
 		wire.CodeHandshakeTimeout, wire.CodeMalformed, wire.CodeRateLimited, wire.CodeSlowConsumer,
 		wire.CodeReplaced, wire.CodeSeatExpired, wire.CodeMatchNotFound, wire.CodeMatchFull,

@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	httppprof "net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -34,6 +35,17 @@ func main() {
 	}
 }
 
+// debugMux serves the runtime profiles.
+func debugMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", httppprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", httppprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
+	return mux
+}
+
 func run(args []string) error {
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
@@ -48,6 +60,7 @@ func run(args []string) error {
 	rateLimit := fs.Float64("rate-limit", 5, "lobby requests per second per client address (auth, tickets, tokens)")
 	rateBurst := fs.Int("rate-burst", 20, "lobby request burst per client address")
 	cpuProfile := fs.String("cpu-profile", "", "write a CPU profile to this file until shutdown (benchmarks)")
+	debugAddr := fs.String("debug-addr", "", "serve /debug/pprof on this address (keep it on loopback)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -109,8 +122,13 @@ func run(args []string) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          zap.NewStdLog(log.Named("http")),
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.ListenAndServe() }()
+	if *debugAddr != "" {
+		dbg := &http.Server{Addr: *debugAddr, Handler: debugMux(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- dbg.ListenAndServe() }()
+		defer dbg.Close()
+	}
 	log.Info("rallypoint listening", zap.String("addr", *addr), zap.Int("hz", *hz), zap.Float64("interest", *interest), zap.String("data_dir", *dataDir))
 
 	sig := make(chan os.Signal, 1)

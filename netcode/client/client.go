@@ -293,6 +293,9 @@ func (c *Client) finishHandshake(h *handler, err error) {
 
 func (c *Client) onMessage(h *handler, b []byte) error {
 	t, err := wire.Type(b)
+	if errors.Is(err, wire.ErrUnknownType) {
+		return nil // a newer server's message: ignore it
+	}
 	if err != nil {
 		return err
 	}
@@ -371,9 +374,8 @@ func (c *Client) onMessage(h *handler, b []byte) error {
 		}
 		c.mu.Unlock()
 		return err
-	default:
+	default: // a newer server's message: ignore it (protocol.md, forward compatibility)
 		c.mu.Unlock()
-		return fmt.Errorf("client: unexpected message type %d", t)
 	}
 	return nil
 }
