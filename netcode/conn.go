@@ -31,7 +31,7 @@ type conn struct {
 	srv       *Server
 	socket    *gws.Conn
 	out       *outbox
-	log       *zap.Logger
+	remote    string // the peer's address, for logs (loggers are built only when used)
 	wantMatch string // the ?match= the client dialled, if any
 
 	// owned by the read goroutine (gws calls OnMessage and OnClose on it)
@@ -72,8 +72,8 @@ func (c *conn) fail(code uint16, text string) {
 		return
 	}
 	c.srv.stats.countClose(code)
-	if ce := c.log.Check(zap.DebugLevel, "closing connection"); ce != nil {
-		ce.Write(zap.Uint16("code", code), zap.String("reason", text))
+	if ce := c.srv.log.Check(zap.DebugLevel, "closing connection"); ce != nil {
+		ce.Write(zap.String("remote", c.remote), zap.Uint16("code", code), zap.String("reason", text))
 	}
 	b := wire.AppendError(c.out.buf(), wire.Error{Code: code, Message: text})
 	c.out.push(b, kindControl, code)
@@ -184,8 +184,8 @@ func (s *Server) OnClose(socket *gws.Conn, err error) {
 		c.room.detach(c)
 	}
 	s.untrack(c)
-	if ce := c.log.Check(zap.DebugLevel, "connection closed"); ce != nil {
-		ce.Write(zap.Error(err))
+	if ce := s.log.Check(zap.DebugLevel, "connection closed"); ce != nil {
+		ce.Write(zap.String("remote", c.remote), zap.Uint32("player", uint32(c.player)), zap.Error(err))
 	}
 }
 
@@ -200,7 +200,8 @@ func (s *Server) OnMessage(socket *gws.Conn, msg *gws.Message) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.stats.Panics.Add(1)
-			c.log.Error("panic handling message", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+			c.srv.log.Error("panic handling message", zap.String("remote", c.remote), zap.Uint32("player", uint32(c.player)),
+				zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
 			c.fail(wire.CodeInternal, "internal error")
 		}
 	}()
@@ -253,7 +254,6 @@ func (c *conn) onHello(b []byte) {
 	if c.state.Load() != stateHandshake { // the handshake timer fired meanwhile
 		return
 	}
-	c.log = c.log.With(zap.String("match", grant.Match), zap.Uint32("player", uint32(grant.Player)))
 	c.room, c.player = r, grant.Player
 	c.state.Store(stateAttached)
 	if err := r.attach(ctx, c, grant); err != nil {

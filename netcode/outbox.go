@@ -11,7 +11,7 @@ const (
 	outboxMax       = 64
 	outboxSnapshots = 4
 	outboxFreeMax   = 8
-	outboxBufCap    = 256
+	outboxBufCap    = 512 // a delta of arena-8x32 is ~130 bytes, its keyframe ~360
 )
 
 // msgKind says how a message is treated when the outbox is full.

@@ -99,7 +99,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		srv:       s,
 		socket:    socket,
 		out:       newOutbox(),
-		log:       s.log.With(zap.String("remote", r.RemoteAddr)),
+		remote:    r.RemoteAddr,
 		wantMatch: r.URL.Query().Get("match"),
 		limiter:   rate.NewLimiter(rate.Limit(s.cfg.MessageRate), s.cfg.MessageBurst),
 	}

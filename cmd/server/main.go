@@ -13,6 +13,8 @@ import (
 	httppprof "net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -61,6 +63,8 @@ func run(args []string) error {
 	rateBurst := fs.Int("rate-burst", 20, "lobby request burst per client address")
 	cpuProfile := fs.String("cpu-profile", "", "write a CPU profile to this file until shutdown (benchmarks)")
 	debugAddr := fs.String("debug-addr", "", "serve /debug/pprof on this address (keep it on loopback)")
+	memRate := fs.Int("mem-profile-rate", 0, "runtime.MemProfileRate for heap profiles (0: Go's default)")
+	gcPercent := fs.Int("gc-percent", 50, "GC target percent (0: GOGC or Go's default). Matches allocate almost nothing per tick, so a low target costs little CPU and keeps per-connection memory down")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -76,6 +80,12 @@ func run(args []string) error {
 	}
 	defer log.Sync() //nolint:errcheck // nothing to do about a failed flush at exit
 
+	if *gcPercent > 0 {
+		debug.SetGCPercent(*gcPercent)
+	}
+	if *memRate > 0 {
+		runtime.MemProfileRate = *memRate
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
