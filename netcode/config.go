@@ -183,6 +183,13 @@ type MatchInfo struct {
 	Tick       uint32          `json:"tick"`
 	MaxPlayers int             `json:"max_players"`
 	Hz         int             `json:"hz"`
+	// Loop timing, from the match's game.LoopStats: how long the last and
+	// the slowest tick took, the worst lateness, and ticks dropped after
+	// stalls.
+	TickLastUs   int64  `json:"tick_last_us"`
+	TickMaxUs    int64  `json:"tick_max_us"`
+	LateMaxUs    int64  `json:"late_max_us"`
+	DroppedTicks uint64 `json:"dropped_ticks"`
 }
 
 // codeFor maps an error from the handshake path to a close code.

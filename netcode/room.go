@@ -526,6 +526,11 @@ func (r *room) Info() MatchInfo {
 	defer r.mu.Unlock()
 	info := r.info
 	info.Tick = r.tick.Load()
+	st := r.loop.Stats()
+	info.TickLastUs = st.LastTickNanos.Load() / 1e3
+	info.TickMaxUs = st.MaxTickNanos.Load() / 1e3
+	info.LateMaxUs = st.MaxLateNanos.Load() / 1e3
+	info.DroppedTicks = st.DroppedTicks.Load()
 	info.Players = append([]game.PlayerID(nil), info.Players...)
 	return info
 }
