@@ -349,7 +349,11 @@ func (b *Bot) step(now time.Time, measuring bool, acc *tickAcc) bool {
 	}
 	if !b.faultAt.IsZero() && now.After(b.faultAt) {
 		b.faultAt = time.Time{}
-		b.inject(now)
+		// No new faults in the last second of a timed run, so every
+		// injected fault gets the server's answer before the bots stop.
+		if d := b.s.cfg.Duration; d == 0 || now.Before(b.s.start.Add(d-time.Second)) {
+			b.inject(now)
+		}
 	}
 	tick := game.Tick(c.Tick())
 	b.buf = c.Entities(b.buf[:0])
