@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
 	httppprof "net/http/pprof"
 	"os"
@@ -31,7 +32,9 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], nil); err != nil {
 		fmt.Fprintln(os.Stderr, "server:", err)
 		os.Exit(1)
 	}
@@ -48,7 +51,9 @@ func debugMux() *http.ServeMux {
 	return mux
 }
 
-func run(args []string) error {
+// run serves until ctx ends, then shuts down gracefully. ready, if set, is
+// called with the bound address once the server accepts connections.
+func run(ctx context.Context, args []string, ready func(addr string)) error {
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
@@ -132,22 +137,27 @@ func run(args []string) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          zap.NewStdLog(log.Named("http")),
 	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return errors.Join(err, a.Shutdown(context.Background()))
+	}
 	errc := make(chan error, 2)
-	go func() { errc <- srv.ListenAndServe() }()
+	go func() { errc <- srv.Serve(ln) }()
 	if *debugAddr != "" {
 		dbg := &http.Server{Addr: *debugAddr, Handler: debugMux(), ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- dbg.ListenAndServe() }()
 		defer dbg.Close()
 	}
-	log.Info("rallypoint listening", zap.String("addr", *addr), zap.Int("hz", *hz), zap.Float64("interest", *interest), zap.String("data_dir", *dataDir))
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	log.Info("rallypoint listening", zap.String("addr", ln.Addr().String()), zap.Int("hz", *hz), zap.Float64("interest", *interest), zap.String("data_dir", *dataDir))
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	select {
 	case err := <-errc:
-		return err
-	case s := <-sig:
-		log.Info("shutting down", zap.String("signal", s.String()))
+		return errors.Join(err, a.Shutdown(context.Background()))
+	case <-ctx.Done():
+		log.Info("shutting down")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
