@@ -262,22 +262,95 @@ func (r *reader) end(n, fields int) error {
 	return nil
 }
 
+// dec reads one message's fields with a sticky error: after the first
+// failure every read returns a zero value, and done reports that failure.
+// Decoders then read their fields in order, as in a struct literal, and
+// check once.
+type dec struct {
+	r   reader
+	n   int // elements in the message's array
+	err error
+}
+
+// decode starts reading a message of type t with at least fields elements.
+func decode(b []byte, t MsgType, fields int) dec {
+	d := dec{r: reader{b: b}}
+	d.n, d.err = d.r.begin(t, fields)
+	return d
+}
+
+func (d *dec) u32() (v uint32) {
+	if d.err == nil {
+		v, d.err = d.r.uint32()
+	}
+	return v
+}
+
+func (d *dec) u16() (v uint16) {
+	if d.err == nil {
+		v, d.err = d.r.uint16()
+	}
+	return v
+}
+
+func (d *dec) u8() (v uint8) {
+	if d.err == nil {
+		v, d.err = d.r.uint8()
+	}
+	return v
+}
+
+func (d *dec) i32() int32 {
+	var v int64
+	if d.err == nil {
+		v, d.err = d.r.int(math.MinInt32, math.MaxInt32)
+	}
+	return int32(v)
+}
+
+func (d *dec) f32() (v float32) {
+	if d.err == nil {
+		v, d.err = d.r.float32()
+	}
+	return v
+}
+
+func (d *dec) boolean() (v bool) {
+	if d.err == nil {
+		v, d.err = d.r.bool()
+	}
+	return v
+}
+
+func (d *dec) str(max int) (v string) {
+	if d.err == nil {
+		v, d.err = d.r.str(max)
+	}
+	return v
+}
+
+func (d *dec) bin() (v []byte) {
+	if d.err == nil {
+		v, d.err = d.r.bin()
+	}
+	return v
+}
+
+// done skips the elements past fields and requires the message to end
+// there; it returns the first error of the whole decode.
+func (d *dec) done(fields int) error {
+	if d.err == nil {
+		d.err = d.r.end(d.n, fields)
+	}
+	return d.err
+}
+
 // DecodeHello decodes [1, version, token]. The token must be at most
 // MaxTokenLen bytes.
 func DecodeHello(b []byte) (Hello, error) {
-	var m Hello
-	r := reader{b: b}
-	n, err := r.begin(MsgHello, nHello)
-	if err != nil {
-		return Hello{}, err
-	}
-	if m.Version, err = r.uint32(); err != nil {
-		return Hello{}, err
-	}
-	if m.Token, err = r.str(MaxTokenLen); err != nil {
-		return Hello{}, err
-	}
-	if err = r.end(n, nHello); err != nil {
+	d := decode(b, MsgHello, nHello)
+	m := Hello{Version: d.u32(), Token: d.str(MaxTokenLen)}
+	if err := d.done(nHello); err != nil {
 		return Hello{}, err
 	}
 	return m, nil
@@ -295,31 +368,9 @@ func finite(f float32) float32 {
 // infinite dx, dy or aim are replaced with 0; range clamping is the
 // game's job. It does not allocate unless it fails.
 func DecodeInput(b []byte) (Input, error) {
-	var m Input
-	r := reader{b: b}
-	n, err := r.begin(MsgInput, nInput)
-	if err != nil {
-		return Input{}, err
-	}
-	if m.Seq, err = r.uint32(); err != nil {
-		return Input{}, err
-	}
-	if m.Ack, err = r.uint32(); err != nil {
-		return Input{}, err
-	}
-	if m.DX, err = r.float32(); err != nil {
-		return Input{}, err
-	}
-	if m.DY, err = r.float32(); err != nil {
-		return Input{}, err
-	}
-	if m.Aim, err = r.float32(); err != nil {
-		return Input{}, err
-	}
-	if m.Buttons, err = r.uint8(); err != nil {
-		return Input{}, err
-	}
-	if err = r.end(n, nInput); err != nil {
+	d := decode(b, MsgInput, nInput)
+	m := Input{Seq: d.u32(), Ack: d.u32(), DX: d.f32(), DY: d.f32(), Aim: d.f32(), Buttons: d.u8()}
+	if err := d.done(nInput); err != nil {
 		return Input{}, err
 	}
 	m.DX, m.DY, m.Aim = finite(m.DX), finite(m.DY), finite(m.Aim)
@@ -328,16 +379,9 @@ func DecodeInput(b []byte) (Input, error) {
 
 // DecodePing decodes [3, time].
 func DecodePing(b []byte) (Ping, error) {
-	var m Ping
-	r := reader{b: b}
-	n, err := r.begin(MsgPing, nPing)
-	if err != nil {
-		return Ping{}, err
-	}
-	if m.Time, err = r.uint32(); err != nil {
-		return Ping{}, err
-	}
-	if err = r.end(n, nPing); err != nil {
+	d := decode(b, MsgPing, nPing)
+	m := Ping{Time: d.u32()}
+	if err := d.done(nPing); err != nil {
 		return Ping{}, err
 	}
 	return m, nil
@@ -345,63 +389,24 @@ func DecodePing(b []byte) (Ping, error) {
 
 // DecodeLeave checks that b is a well-formed [4].
 func DecodeLeave(b []byte) error {
-	r := reader{b: b}
-	n, err := r.begin(MsgLeave, nLeave)
-	if err != nil {
-		return err
-	}
-	return r.end(n, nLeave)
+	d := decode(b, MsgLeave, nLeave)
+	return d.done(nLeave)
 }
 
 // DecodeWelcome decodes a Welcome. Match and Mode must be at most
-// MaxStringLen bytes.
+// MaxStringLen bytes; Width, Height and Interest must be finite.
 func DecodeWelcome(b []byte) (Welcome, error) {
-	var m Welcome
-	r := reader{b: b}
-	n, err := r.begin(MsgWelcome, nWelcome)
-	if err != nil {
-		return Welcome{}, err
+	d := decode(b, MsgWelcome, nWelcome)
+	m := Welcome{
+		Version: d.u32(), Player: d.u32(), Entity: d.u32(),
+		Match: d.str(MaxStringLen), Mode: d.str(MaxStringLen),
+		Hz: d.u16(), Tick: d.u32(), LastSeq: d.u32(), Resumed: d.boolean(),
+		Width: d.f32(), Height: d.f32(), Interest: d.f32(), PosScale: d.u16(),
 	}
-	if m.Version, err = r.uint32(); err != nil {
-		return Welcome{}, err
+	if d.err == nil && (finite(m.Width) != m.Width || finite(m.Height) != m.Height || finite(m.Interest) != m.Interest) {
+		d.err = d.r.errf("welcome with a non-finite world size or interest radius")
 	}
-	if m.Player, err = r.uint32(); err != nil {
-		return Welcome{}, err
-	}
-	if m.Entity, err = r.uint32(); err != nil {
-		return Welcome{}, err
-	}
-	if m.Match, err = r.str(MaxStringLen); err != nil {
-		return Welcome{}, err
-	}
-	if m.Mode, err = r.str(MaxStringLen); err != nil {
-		return Welcome{}, err
-	}
-	if m.Hz, err = r.uint16(); err != nil {
-		return Welcome{}, err
-	}
-	if m.Tick, err = r.uint32(); err != nil {
-		return Welcome{}, err
-	}
-	if m.LastSeq, err = r.uint32(); err != nil {
-		return Welcome{}, err
-	}
-	if m.Resumed, err = r.bool(); err != nil {
-		return Welcome{}, err
-	}
-	if m.Width, err = r.float32(); err != nil {
-		return Welcome{}, err
-	}
-	if m.Height, err = r.float32(); err != nil {
-		return Welcome{}, err
-	}
-	if m.Interest, err = r.float32(); err != nil {
-		return Welcome{}, err
-	}
-	if m.PosScale, err = r.uint16(); err != nil {
-		return Welcome{}, err
-	}
-	if err = r.end(n, nWelcome); err != nil {
+	if err := d.done(nWelcome); err != nil {
 		return Welcome{}, err
 	}
 	return m, nil
@@ -412,25 +417,9 @@ func DecodeWelcome(b []byte) (Welcome, error) {
 // it never writes into b) and is nil when empty. The ops themselves are
 // not checked here; Mirror.Apply checks them.
 func DecodeSnapshot(b []byte) (Snapshot, error) {
-	var m Snapshot
-	r := reader{b: b}
-	n, err := r.begin(MsgSnapshot, nSnapshot)
-	if err != nil {
-		return Snapshot{}, err
-	}
-	if m.Tick, err = r.uint32(); err != nil {
-		return Snapshot{}, err
-	}
-	if m.Base, err = r.uint32(); err != nil {
-		return Snapshot{}, err
-	}
-	if m.AckSeq, err = r.uint32(); err != nil {
-		return Snapshot{}, err
-	}
-	if m.Ops, err = r.bin(); err != nil {
-		return Snapshot{}, err
-	}
-	if err = r.end(n, nSnapshot); err != nil {
+	d := decode(b, MsgSnapshot, nSnapshot)
+	m := Snapshot{Tick: d.u32(), Base: d.u32(), AckSeq: d.u32(), Ops: d.bin()}
+	if err := d.done(nSnapshot); err != nil {
 		return Snapshot{}, err
 	}
 	return m, nil
@@ -438,30 +427,9 @@ func DecodeSnapshot(b []byte) (Snapshot, error) {
 
 // DecodeEvent decodes [18, tick, kind, source, target, value].
 func DecodeEvent(b []byte) (Event, error) {
-	var m Event
-	r := reader{b: b}
-	n, err := r.begin(MsgEvent, nEvent)
-	if err != nil {
-		return Event{}, err
-	}
-	if m.Tick, err = r.uint32(); err != nil {
-		return Event{}, err
-	}
-	if m.Kind, err = r.uint8(); err != nil {
-		return Event{}, err
-	}
-	if m.Source, err = r.uint32(); err != nil {
-		return Event{}, err
-	}
-	if m.Target, err = r.uint32(); err != nil {
-		return Event{}, err
-	}
-	v, err := r.int(math.MinInt32, math.MaxInt32)
-	if err != nil {
-		return Event{}, err
-	}
-	m.Value = int32(v)
-	if err = r.end(n, nEvent); err != nil {
+	d := decode(b, MsgEvent, nEvent)
+	m := Event{Tick: d.u32(), Kind: d.u8(), Source: d.u32(), Target: d.u32(), Value: d.i32()}
+	if err := d.done(nEvent); err != nil {
 		return Event{}, err
 	}
 	return m, nil
@@ -471,78 +439,58 @@ func DecodeEvent(b []byte) (Event, error) {
 // most MaxResults results, each an array of at least 4 elements (extra
 // ones are skipped). Results is nil when there are none.
 func DecodeMatchOver(b []byte) (MatchOver, error) {
-	var m MatchOver
-	r := reader{b: b}
-	n, err := r.begin(MsgMatchOver, nMatchOver)
-	if err != nil {
-		return MatchOver{}, err
+	d := decode(b, MsgMatchOver, nMatchOver)
+	m := MatchOver{Tick: d.u32(), Reason: d.str(MaxStringLen)}
+	if d.err == nil {
+		m.Results, d.err = d.results(len(b))
 	}
-	if m.Tick, err = r.uint32(); err != nil {
-		return MatchOver{}, err
-	}
-	if m.Reason, err = r.str(MaxStringLen); err != nil {
-		return MatchOver{}, err
-	}
-	k, err := r.arrayHeader()
-	if err != nil {
-		return MatchOver{}, err
-	}
-	if k > MaxResults {
-		return MatchOver{}, r.errf("%d results over the limit of %d", k, MaxResults)
-	}
-	if k > 0 {
-		m.Results = make([]Result, k)
-	}
-	for i := range m.Results {
-		res := &m.Results[i]
-		f, err := r.arrayHeader()
-		if err != nil {
-			return MatchOver{}, err
-		}
-		if f < nResult {
-			return MatchOver{}, r.errf("result with %d elements, want at least %d", f, nResult)
-		}
-		if res.Player, err = r.uint32(); err != nil {
-			return MatchOver{}, err
-		}
-		if res.Entity, err = r.uint32(); err != nil {
-			return MatchOver{}, err
-		}
-		if res.Score, err = r.uint32(); err != nil {
-			return MatchOver{}, err
-		}
-		if res.Rank, err = r.uint16(); err != nil {
-			return MatchOver{}, err
-		}
-		budget := len(b)
-		for j := nResult; j < f; j++ {
-			if err := r.skip(2, &budget); err != nil {
-				return MatchOver{}, err
-			}
-		}
-	}
-	if err = r.end(n, nMatchOver); err != nil {
+	if err := d.done(nMatchOver); err != nil {
 		return MatchOver{}, err
 	}
 	return m, nil
 }
 
+// results reads the results array of a MatchOver.
+func (d *dec) results(budget int) ([]Result, error) {
+	r := &d.r
+	k, err := r.arrayHeader()
+	if err != nil {
+		return nil, err
+	}
+	if k > MaxResults {
+		return nil, r.errf("%d results over the limit of %d", k, MaxResults)
+	}
+	if k == 0 {
+		return nil, nil
+	}
+	out := make([]Result, k)
+	for i := range out {
+		f, err := r.arrayHeader()
+		if err != nil {
+			return nil, err
+		}
+		if f < nResult {
+			return nil, r.errf("result with %d elements, want at least %d", f, nResult)
+		}
+		out[i] = Result{Player: d.u32(), Entity: d.u32(), Score: d.u32(), Rank: d.u16()}
+		if d.err != nil {
+			return nil, d.err
+		}
+		for j := nResult; j < f; j++ {
+			if err := r.skip(2, &budget); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
 // DecodeError decodes [20, code, message]. The message must be at most
 // MaxStringLen bytes.
 func DecodeError(b []byte) (Error, error) {
-	var m Error
-	r := reader{b: b}
-	n, err := r.begin(MsgError, nError)
-	if err != nil {
-		return Error{}, err
-	}
-	if m.Code, err = r.uint16(); err != nil {
-		return Error{}, err
-	}
-	if m.Message, err = r.str(MaxStringLen); err != nil {
-		return Error{}, err
-	}
-	if err = r.end(n, nError); err != nil {
+	d := decode(b, MsgError, nError)
+	m := Error{Code: d.u16(), Message: d.str(MaxStringLen)}
+	if err := d.done(nError); err != nil {
 		return Error{}, err
 	}
 	return m, nil
@@ -550,19 +498,9 @@ func DecodeError(b []byte) (Error, error) {
 
 // DecodePong decodes [21, time, tick].
 func DecodePong(b []byte) (Pong, error) {
-	var m Pong
-	r := reader{b: b}
-	n, err := r.begin(MsgPong, nPong)
-	if err != nil {
-		return Pong{}, err
-	}
-	if m.Time, err = r.uint32(); err != nil {
-		return Pong{}, err
-	}
-	if m.Tick, err = r.uint32(); err != nil {
-		return Pong{}, err
-	}
-	if err = r.end(n, nPong); err != nil {
+	d := decode(b, MsgPong, nPong)
+	m := Pong{Time: d.u32(), Tick: d.u32()}
+	if err := d.done(nPong); err != nil {
 		return Pong{}, err
 	}
 	return m, nil
