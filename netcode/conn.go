@@ -34,6 +34,10 @@ type conn struct {
 	remote    string // the peer's address, for logs (loggers are built only when used)
 	wantMatch string // the ?match= the client dialled, if any
 
+	// owned by the writer that is running (the outbox hands over under its lock)
+	batch    batch
+	deadline time.Time // the socket's write deadline
+
 	// owned by the read goroutine (gws calls OnMessage and OnClose on it)
 	room      *room
 	player    game.PlayerID
@@ -87,22 +91,28 @@ func (c *conn) closeQuiet(code uint16, text string) {
 	c.out.close(code, text)
 }
 
-// writeLoop is the connection's only writer of game traffic. It drains the
-// outbox whole, writes every message, and blocks until there is more.
-func (c *conn) writeLoop() {
+// startWriter starts the connection's writer; the outbox calls it when it
+// gets work and no writer is running.
+func (c *conn) startWriter() {
+	c.srv.wg.Add(1)
+	go c.drain()
+}
+
+// drain is the connection's only writer of game traffic while it runs. It
+// takes the outbox whole, writes every message, and repeats until the
+// outbox is empty; then it ends, and the next push starts a new one.
+func (c *conn) drain() {
 	defer c.srv.wg.Done()
-	var b batch
-	var deadline time.Time
-	for range c.out.wake {
-		c.out.take(&b)
+	b := &c.batch
+	for c.out.take(b) {
 		if b.dead {
-			c.out.done(&b)
+			c.out.done(b)
 			return
 		}
 		now := time.Now()
-		if deadline.Sub(now) < c.srv.cfg.WriteTimeout-time.Second {
-			deadline = now.Add(c.srv.cfg.WriteTimeout)
-			_ = c.socket.SetWriteDeadline(deadline)
+		if c.deadline.Sub(now) < c.srv.cfg.WriteTimeout-time.Second {
+			c.deadline = now.Add(c.srv.cfg.WriteTimeout)
+			_ = c.socket.SetWriteDeadline(c.deadline)
 		}
 		var err error
 		for i := range b.items {
@@ -115,7 +125,7 @@ func (c *conn) writeLoop() {
 		if err == nil && b.ping {
 			err = c.socket.WritePing(nil)
 		}
-		c.out.done(&b)
+		c.out.done(b)
 		if err != nil {
 			if !errors.Is(err, gws.ErrConnClosed) {
 				c.srv.stats.WriteErrors.Add(1)

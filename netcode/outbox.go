@@ -31,11 +31,16 @@ type outItem struct {
 // outbox is a connection's bounded queue of encoded messages. Producers
 // (the match goroutine, and the read goroutine for pongs and errors) push
 // without blocking; the connection's writer drains it whole, writes, and
-// blocks again. Buffers are recycled so steady-state pushes do not allocate.
+// comes back for more. The writer runs only while there is something to
+// write: the push that finds none running starts one, and it ends when it
+// finds the queue empty, so an idle connection holds no writer goroutine
+// (and no stack) between ticks. There is never more than one writer.
+// Buffers are recycled so steady-state pushes do not allocate.
 type outbox struct {
-	wake chan struct{} // capacity 1: "there is something to do"
+	start func() // immutable: starts a writer goroutine
 
 	mu          sync.Mutex
+	writing     bool      // guarded by mu: a writer is running (or the socket is finished)
 	queue       []outItem // guarded by mu
 	snapshots   int       // guarded by mu: snapshots in queue
 	free        [][]byte  // guarded by mu: recycled buffers
@@ -46,14 +51,25 @@ type outbox struct {
 	dead        bool      // guarded by mu: the connection is gone; drop everything
 }
 
-func newOutbox() *outbox {
-	return &outbox{wake: make(chan struct{}, 1), queue: make([]outItem, 0, 8)}
+func newOutbox(start func()) *outbox {
+	return &outbox{start: start, queue: make([]outItem, 0, 8)}
 }
 
-func (o *outbox) signal() {
-	select {
-	case o.wake <- struct{}{}:
-	default:
+// claimLocked reports whether the caller, having just queued work, must
+// start a writer because none is running. o.mu must be held.
+func (o *outbox) claimLocked() bool {
+	if o.writing || o.dead {
+		return false
+	}
+	o.writing = true
+	return true
+}
+
+// unlockAndStart releases o.mu and starts a writer if claimed.
+func (o *outbox) unlockAndStart(claimed bool) {
+	o.mu.Unlock()
+	if claimed {
+		o.start()
 	}
 }
 
@@ -112,16 +128,14 @@ func (o *outbox) push(b []byte, kind msgKind, slowCode uint16) pushResult {
 	case len(o.queue) >= outboxMax:
 		o.recycleLocked(b)
 		o.startCloseLocked(slowCode, "client cannot keep up")
-		o.mu.Unlock()
-		o.signal()
+		o.unlockAndStart(o.claimLocked())
 		return pushOverrun
 	}
 	o.queue = append(o.queue, outItem{b: b, kind: kind})
 	if kind == kindSnapshot {
 		o.snapshots++
 	}
-	o.mu.Unlock()
-	o.signal()
+	o.unlockAndStart(o.claimLocked())
 	return pushed
 }
 
@@ -138,8 +152,7 @@ func (o *outbox) startCloseLocked(code uint16, reason string) bool {
 func (o *outbox) close(code uint16, reason string) bool {
 	o.mu.Lock()
 	ok := o.startCloseLocked(code, reason)
-	o.mu.Unlock()
-	o.signal()
+	o.unlockAndStart(ok && o.claimLocked())
 	return ok
 }
 
@@ -147,8 +160,7 @@ func (o *outbox) close(code uint16, reason string) bool {
 func (o *outbox) ping() {
 	o.mu.Lock()
 	o.pingDue = true
-	o.mu.Unlock()
-	o.signal()
+	o.unlockAndStart(o.claimLocked())
 }
 
 // kill drops everything and stops the writer: the socket is gone.
@@ -161,7 +173,6 @@ func (o *outbox) kill() {
 	o.queue = o.queue[:0]
 	o.snapshots = 0
 	o.mu.Unlock()
-	o.signal()
 }
 
 // batch is what the writer takes from the outbox in one go.
@@ -175,15 +186,22 @@ type batch struct {
 }
 
 // take swaps the queue out into b.items (whose backing array is handed
-// back to the outbox for the next round) and reports what else is due.
-func (o *outbox) take(b *batch) {
+// back to the outbox for the next round) and reports what else is due. It
+// returns false, and the writer must end, when there is nothing to do.
+func (o *outbox) take(b *batch) bool {
 	o.mu.Lock()
+	if !o.dead && len(o.queue) == 0 && !o.pingDue && !o.closing {
+		o.writing = false
+		o.mu.Unlock()
+		return false
+	}
 	b.items, o.queue = o.queue, b.items[:0]
 	o.snapshots = 0
 	b.ping, o.pingDue = o.pingDue, false
 	b.closing, b.closeCode, b.closeReason = o.closing, o.closeCode, o.closeReason
 	b.dead = o.dead
 	o.mu.Unlock()
+	return true
 }
 
 // done recycles the buffers of a written batch.

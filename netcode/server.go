@@ -98,11 +98,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	c := &conn{
 		srv:       s,
 		socket:    socket,
-		out:       newOutbox(),
 		remote:    r.RemoteAddr,
 		wantMatch: r.URL.Query().Get("match"),
 		limiter:   rate.NewLimiter(rate.Limit(s.cfg.MessageRate), s.cfg.MessageBurst),
 	}
+	c.out = newOutbox(c.startWriter)
 	c.lastRecv.Store(time.Now().UnixNano())
 	socket.Session().Store("conn", c)
 	if !s.track(c) {
@@ -118,7 +118,6 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		defer s.wg.Done()
 		socket.ReadLoop()
 	}()
-	go c.writeLoop()
 }
 
 func (s *Server) track(c *conn) bool {
@@ -128,7 +127,7 @@ func (s *Server) track(c *conn) bool {
 		return false
 	}
 	s.conns[c] = struct{}{}
-	s.wg.Add(2)
+	s.wg.Add(1) // the read loop; writers add themselves while it runs
 	s.stats.ConnsOpen.Add(1)
 	s.stats.ConnsTotal.Add(1)
 	return true
