@@ -9,9 +9,9 @@
 // commands executed on it, and the tick callback encodes and fans out the
 // snapshots. Nothing in a room has a mutex except its published MatchInfo.
 //
-// Each connection has two goroutines: gws's read loop, which decodes client
-// frames, copies what it keeps and hands inputs to the match without
-// blocking, and a writer that drains the connection's bounded outbox. The
+// Each connection has gws's read loop, which decodes client frames, copies
+// what it keeps and hands inputs to the match without blocking, and, while
+// its bounded outbox has work, one writer goroutine that drains it. The
 // match goroutine never writes to a socket; a client that cannot keep up
 // has its snapshots dropped and is resynced with a keyframe, and past a
 // bound it is closed with wire.CodeSlowConsumer.
