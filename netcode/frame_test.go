@@ -299,21 +299,30 @@ func BenchmarkEncode64x1000(b *testing.B) {
 	b.ReportMetric(float64(bytes)/float64(snaps), "B/snapshot")
 }
 
-// BenchmarkKeyframeVsDelta reports snapshot sizes for arena-8x32.
+// BenchmarkKeyframeVsDelta reports the average size of a whole-world
+// keyframe and of a whole-world delta snapshot for arena-8x32, and the cost
+// of building both from a tick's frame.
 func BenchmarkKeyframeVsDelta(b *testing.B) {
-	sim := benchSim(b, 8)
+	ticks := recordBench(b, 300)
 	var f tickFrame
-	var events []game.Event
+	var out []byte
 	var keyBytes, deltaBytes int
+	b.ReportAllocs()
+	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		events = sim.Step(events[:0])
-		w := sim.World()
-		f.build(uint32(w.Tick), w.Entities())
-		keyBytes = len(wire.AppendSnapshotHeader(nil, uint32(w.Tick), 0, 1234, len(f.allKeyOps()))) + len(f.allKeyOps())
-		deltaBytes = len(wire.AppendSnapshotHeader(nil, uint32(w.Tick), uint32(w.Tick)-1, 1234, len(f.allDeltaOps()))) + len(f.allDeltaOps())
+		t := uint32(i + 1)
+		f.build(t, ticks[i%len(ticks)])
+		if i%len(ticks) == 0 {
+			f.build(t, ticks[0]) // no jump from the last recorded tick back to the first
+		}
+		key, delta := f.allKeyOps(), f.allDeltaOps()
+		out = wire.AppendSnapshotHeader(out[:0], t, 0, 1234, len(key))
+		keyBytes += len(out) + len(key)
+		out = wire.AppendSnapshotHeader(out[:0], t, t-1, 1234, len(delta))
+		deltaBytes += len(out) + len(delta)
 	}
-	b.ReportMetric(float64(keyBytes), "keyframe-B")
-	b.ReportMetric(float64(deltaBytes), "delta-B")
+	b.ReportMetric(float64(keyBytes)/float64(b.N), "keyframe-B")
+	b.ReportMetric(float64(deltaBytes)/float64(b.N), "delta-B")
 }
 
 // TestEncodeAllocs: steady-state encoding allocates nothing.
