@@ -30,8 +30,8 @@ lint:
 bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem ./netcode/ ./netcode/wire/ ./game/
 
-## bench: the arena-8x32 scenario (../shared/bench/arena-8x32.md), server and bots as separate processes
-bench: bench-micro
+## bench: encoder micro table, then the arena-8x32 scenario (../shared/bench/arena-8x32.md) with server and bots as separate processes
+bench:
 	$(GO) run ./cmd/bench
 
 ## fuzz: every fuzz target for FUZZTIME each

@@ -39,10 +39,17 @@ func run() error {
 	ramp := flag.Int("ramp", 800, "new bots per second")
 	out := flag.String("out", "bench/results/arena-8x32.jsonl", "results file (JSON lines, appended)")
 	profile := flag.Bool("profile", false, "save a server CPU profile per point under bench/results/")
+	micro := flag.Bool("micro", true, "print the encoder micro-benchmark table first")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *micro {
+		if err := benchrun.Micro(ctx, os.Stdout); err != nil {
+			return err
+		}
+		fmt.Println()
+	}
 	bin := filepath.Join("bin", "bench")
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin+"/", "./cmd/server", "./cmd/bots")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
