@@ -57,13 +57,17 @@ func newBrainHz(kind string, seed uint64, hz int) (game.Brain, error) {
 
 // ServerBrain makes the brain of a server-side bot, for
 // netcode.Config.NewBrain and app.Config.NewBrain: bot fill and steering a
-// disconnected player. Arena bots chase and shoot; every other mode
-// (bench included) wanders, as the arena-8x32 clients do.
-func ServerBrain(mode string, seed uint64) game.Brain {
-	if mode == game.ModeArena {
-		return NewChase(seed, DefaultHz)
+// disconnected player, in a match ticking at hz. Arena bots chase and
+// shoot; every other mode (bench included) wanders, as the arena-8x32
+// clients do.
+func ServerBrain(mode string, hz int, seed uint64) game.Brain {
+	if hz <= 0 {
+		hz = DefaultHz
 	}
-	return NewWander(seed, DefaultHz)
+	if mode == game.ModeArena {
+		return NewChase(seed, hz)
+	}
+	return NewWander(seed, hz)
 }
 
 // rng is a small seeded generator kept by value inside each brain, so Think

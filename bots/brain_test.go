@@ -172,10 +172,10 @@ func TestNewBrainKinds(t *testing.T) {
 	if _, err := bots.NewBrain("nope", 1); !errors.Is(err, bots.ErrUnknownBrain) {
 		t.Fatalf("unknown kind: %v", err)
 	}
-	if _, ok := bots.ServerBrain(game.ModeArena, 1).(*bots.Chase); !ok {
+	if _, ok := bots.ServerBrain(game.ModeArena, 30, 1).(*bots.Chase); !ok {
 		t.Error("arena server brain is not a chaser")
 	}
-	if _, ok := bots.ServerBrain(game.ModeBench, 1).(*bots.Wander); !ok {
+	if _, ok := bots.ServerBrain(game.ModeBench, 20, 1).(*bots.Wander); !ok {
 		t.Error("bench server brain does not wander")
 	}
 }

@@ -97,10 +97,11 @@ type Config struct {
 	MessageRate float64
 	// MessageBurst is the burst allowed over MessageRate. If zero, 120.
 	MessageBurst int
-	// NewBrain makes the brain of a server-side bot (bot fill, and
+	// NewBrain makes the brain of a server-side bot in a match of the given
+	// mode and tick rate (bot fill, and
 	// disconnected players when SteerDisconnected is set). If nil, matches
 	// cannot have bots.
-	NewBrain func(mode string, seed uint64) game.Brain
+	NewBrain func(mode string, hz int, seed uint64) game.Brain
 	// SteerDisconnected lets a brain steer a dropped player's entity during
 	// the grace period instead of leaving it idle.
 	SteerDisconnected bool

@@ -125,7 +125,7 @@ func newRoom(s *Server, spec MatchSpec, mode game.Mode) (*room, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.addSeat(&seat{player: p, entity: eid, joined: true, bot: s.cfg.NewBrain(mode.Name, spec.Seed+uint64(i)+1)})
+		r.addSeat(&seat{player: p, entity: eid, joined: true, bot: s.cfg.NewBrain(mode.Name, hz, spec.Seed+uint64(i)+1)})
 	}
 	r.ctx, r.cancel = context.WithCancel(s.ctx)
 	r.publish("running")
@@ -309,7 +309,7 @@ func (r *room) detach(c *conn) {
 		if s.joined {
 			r.sim.Apply(s.player, game.Input{}) // idle until back (or steered)
 			if r.srv.cfg.SteerDisconnected && r.srv.cfg.NewBrain != nil && s.steer == nil {
-				s.steer = r.srv.cfg.NewBrain(r.mode.Name, uint64(s.player))
+				s.steer = r.srv.cfg.NewBrain(r.mode.Name, r.hz, uint64(s.player))
 			}
 		}
 	})

@@ -615,7 +615,7 @@ func (rightBrain) Think(game.EntityID, []game.Entity, game.Tick) game.Input {
 
 // TestBotFill: server-side bots join and move without sockets.
 func TestBotFill(t *testing.T) {
-	env := newTestServer(t, netcode.Config{NewBrain: func(string, uint64) game.Brain { return rightBrain{} }})
+	env := newTestServer(t, netcode.Config{NewBrain: func(string, int, uint64) game.Brain { return rightBrain{} }})
 	id := env.match(netcode.MatchSpec{Mode: "bench", Players: players(1), Bots: 3})
 	c := env.dial(1, id)
 	var start map[game.EntityID]float32

@@ -29,7 +29,7 @@ type Config struct {
 	Games map[string]game.Config
 	// NewBrain makes server-side bots (bot fill, steering). If nil, matches
 	// the lobby fills with bots fail to place.
-	NewBrain func(mode string, seed uint64) game.Brain
+	NewBrain func(mode string, hz int, seed uint64) game.Brain
 	// Web serves everything outside the API (the browser SDK and demo).
 	// If nil, those paths answer 404.
 	Web http.Handler

@@ -34,7 +34,7 @@ func newApp(t *testing.T) *httptest.Server {
 	t.Helper()
 	a, err := app.New(app.Config{
 		Lobby:    lobby.Config{FillWait: 50 * time.Millisecond, BotFillAfter: 200 * time.Millisecond, MatchInterval: 20 * time.Millisecond, RateLimit: 1000, RateBurst: 1000},
-		NewBrain: func(string, uint64) game.Brain { return walker{} },
+		NewBrain: func(string, int, uint64) game.Brain { return walker{} },
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
