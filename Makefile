@@ -13,11 +13,13 @@ run:
 build:
 	$(GO) build -o bin/ ./cmd/...
 
-## test: lint, then every test with the race detector
+## test: lint, then every test with the race detector (including a JavaScript
+## protocol client in Node, written from docs/protocol.md alone)
 test: lint test-go
 
 test-go:
 	$(GO) mod download
+	npm ci --prefix web --no-audit --no-fund --loglevel=error
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 
 ## lint: gofmt and go vet
