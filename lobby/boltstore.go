@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -152,7 +151,7 @@ func nextPlayerTx(tx *bolt.Tx) (PlayerID, error) {
 	if v := meta.Get(keyNextPlayer); len(v) == 8 {
 		next = binary.BigEndian.Uint64(v)
 	}
-	if next > math.MaxUint32 {
+	if next > MaxPlayerID {
 		return 0, ErrPlayerIDsExhausted
 	}
 	if err := meta.Put(keyNextPlayer, u64(next+1)); err != nil {

@@ -49,7 +49,8 @@ var (
 	// ErrNotSeated means the player holds no seat in the given match.
 	ErrNotSeated = errors.New("lobby: player not seated in match")
 
-	// ErrPlayerIDsExhausted means the uint32 player id space is used up.
+	// ErrPlayerIDsExhausted means the player id space (1..MaxPlayerID) is
+	// used up.
 	ErrPlayerIDsExhausted = errors.New("lobby: player ids exhausted")
 	// ErrClosed means the lobby or its store was shut down.
 	ErrClosed = errors.New("lobby: closed")

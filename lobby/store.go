@@ -2,7 +2,6 @@ package lobby
 
 import (
 	"fmt"
-	"math"
 	"sync"
 	"time"
 )
@@ -141,7 +140,7 @@ func (s *memStore) newPlayerLocked() (PlayerID, error) {
 	if s.closed {
 		return 0, ErrClosed
 	}
-	if s.next > math.MaxUint32 {
+	if s.next > MaxPlayerID {
 		return 0, ErrPlayerIDsExhausted
 	}
 	id := PlayerID(s.next)

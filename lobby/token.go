@@ -17,6 +17,11 @@ import (
 // valid player.
 type PlayerID uint32
 
+// MaxPlayerID is the largest id the lobby gives a player. Ids above it
+// (from 1<<31) are left to the game server's own server-side bots, so the
+// two never collide.
+const MaxPlayerID = 1<<31 - 1
+
 // Token is a bearer credential (a signed JWT). Its String, GoString and
 // MarshalLogObject redact it, so it is safe to pass to fmt and zap; JSON
 // encoding writes the real value (responses carry tokens). Use Reveal to

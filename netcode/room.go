@@ -120,7 +120,7 @@ func newRoom(s *Server, spec MatchSpec, mode game.Mode) (*room, error) {
 		if s.cfg.NewBrain == nil {
 			return nil, ErrNoBrain
 		}
-		p := botPlayerBase + game.PlayerID(i)
+		p := FirstBotPlayer + game.PlayerID(i)
 		eid, err := sim.Join(p)
 		if err != nil {
 			return nil, err
@@ -136,9 +136,9 @@ func newRoom(s *Server, spec MatchSpec, mode game.Mode) (*room, error) {
 // count as evidence that it is falling behind.
 const ackFreshness = 500 * time.Millisecond
 
-// botPlayerBase is the first player id given to server-side bots; lobby
+// FirstBotPlayer is the first player id given to server-side bots; lobby
 // player ids stay below it.
-const botPlayerBase game.PlayerID = 1 << 31
+const FirstBotPlayer game.PlayerID = 1 << 31
 
 func (r *room) addSeat(s *seat) {
 	r.seats[s.player] = s

@@ -18,6 +18,7 @@ import (
 	"github.com/rallypoint/rallypoint/game"
 	"github.com/rallypoint/rallypoint/internal/app"
 	"github.com/rallypoint/rallypoint/lobby"
+	"github.com/rallypoint/rallypoint/netcode"
 	"github.com/rallypoint/rallypoint/netcode/client"
 	"github.com/rallypoint/rallypoint/netcode/wire"
 )
@@ -287,4 +288,12 @@ func TestLonePlayerGetsBots(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// TestPlayerIDSpaces: the lobby's player ids never reach the ids the game
+// server gives its own bots.
+func TestPlayerIDSpaces(t *testing.T) {
+	if uint64(lobby.MaxPlayerID) >= uint64(netcode.FirstBotPlayer) {
+		t.Fatalf("lobby ids reach %d, bots start at %d", uint64(lobby.MaxPlayerID), uint64(netcode.FirstBotPlayer))
+	}
 }
