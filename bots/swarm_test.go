@@ -9,12 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/rallypoint/rallypoint/bots"
 	"github.com/rallypoint/rallypoint/game"
 	"github.com/rallypoint/rallypoint/internal/app"
-	"github.com/rallypoint/rallypoint/lobby"
+	"github.com/rallypoint/rallypoint/internal/testkit"
 	"github.com/rallypoint/rallypoint/netcode"
 	"github.com/rallypoint/rallypoint/netcode/wire"
 )
@@ -31,32 +29,14 @@ type server struct {
 func newServer(t testing.TB, arenaTicks int) *server {
 	t.Helper()
 	cfg := app.Config{
-		Lobby: lobby.Config{
-			FillWait:      100 * time.Millisecond,
-			BotFillAfter:  200 * time.Millisecond,
-			MatchInterval: 20 * time.Millisecond,
-			RateLimit:     rate.Inf,
-			RateBurst:     1 << 20,
-		},
+		Lobby:    testkit.QuickLobby(),
 		Game:     netcode.Config{SlowTimeout: time.Second, Grace: 10 * time.Second},
 		NewBrain: bots.ServerBrain,
 	}
 	if arenaTicks != 0 {
 		cfg.Games = map[string]game.Config{game.ModeArena: {TimeLimitTicks: arenaTicks}}
 	}
-	a, err := app.New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(a.Handler())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := a.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		hs.Close()
-	})
+	a, hs := testkit.Serve(t, cfg)
 	return &server{Server: hs, app: a}
 }
 
@@ -186,7 +166,7 @@ func TestShortSwarm(t *testing.T) {
 	if sum.RTTMS.N == 0 {
 		t.Fatalf("no rtt samples: %+v", sum.RTTMS)
 	}
-	waitFor(t, "every socket closed", func() bool { return srv.app.Game().Stats().ConnsOpen.Load() == 0 })
+	testkit.WaitFor(t, "every socket closed", func() bool { return srv.app.Game().Stats().ConnsOpen.Load() == 0 })
 	srv.healthy(t)
 }
 
@@ -249,7 +229,7 @@ func TestSwarmStopsOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan bots.Summary, 1)
 	go func() { sum, _ := s.Run(ctx); done <- sum }()
-	waitFor(t, "bots in a match", func() bool { return s.Progress().Connected == 5 })
+	testkit.WaitFor(t, "bots in a match", func() bool { return s.Progress().Connected == 5 })
 	cancel()
 	select {
 	case sum := <-done:
@@ -284,16 +264,5 @@ func TestConfigValidation(t *testing.T) {
 		if _, err := bots.NewSwarm(cfg, nil); !errors.Is(err, bots.ErrConfig) {
 			t.Errorf("%+v: %v", cfg, err)
 		}
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/rallypoint/rallypoint/game"
+	"github.com/rallypoint/rallypoint/internal/testkit"
 	"github.com/rallypoint/rallypoint/netcode"
 	"github.com/rallypoint/rallypoint/netcode/client"
 	"github.com/rallypoint/rallypoint/netcode/wire"
@@ -105,17 +106,6 @@ func (e *testEnv) dial(p game.PlayerID, match string, opts ...client.Option) *cl
 	}
 	e.t.Cleanup(func() { _ = c.Close() })
 	return c
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func closeCode(err error) uint16 {
@@ -222,7 +212,7 @@ func TestEightClientsSeeEachOtherMove(t *testing.T) {
 	for i := range first {
 		first[i], moved[i] = map[game.EntityID][2]float32{}, map[game.EntityID]bool{}
 	}
-	waitFor(t, "every client to see every avatar move", func() bool {
+	testkit.WaitFor(t, "every client to see every avatar move", func() bool {
 		done := true
 		for i, c := range clients {
 			avatars := 0
@@ -385,7 +375,7 @@ func TestHostileClients(t *testing.T) {
 	for i, k := range honest {
 		before[i], _, _ = k.get()
 	}
-	waitFor(t, "honest clients to keep receiving", func() bool {
+	testkit.WaitFor(t, "honest clients to keep receiving", func() bool {
 		for i, k := range honest {
 			if n, _, _ := k.get(); n < before[i]+30 {
 				return false
@@ -413,14 +403,14 @@ func TestResume(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "inputs acknowledged", func() bool {
+	testkit.WaitFor(t, "inputs acknowledged", func() bool {
 		var acked bool
 		// The ack arrives in a snapshot; LastRTT is set when it does.
 		acked = c.Stats().LastRTT > 0
 		return acked && c.Tick() > w1.Tick+2
 	})
 	c.Drop()
-	waitFor(t, "server to notice the drop", func() bool { return !c.Connected() })
+	testkit.WaitFor(t, "server to notice the drop", func() bool { return !c.Connected() })
 	if err := c.Resume(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -431,7 +421,7 @@ func TestResume(t *testing.T) {
 	if w2.LastSeq != 5 || c.Seq() != 5 {
 		t.Fatalf("resume LastSeq %d, client seq %d, want 5", w2.LastSeq, c.Seq())
 	}
-	waitFor(t, "keyframe after resume", func() bool { return c.Stats().Keyframes >= 2 })
+	testkit.WaitFor(t, "keyframe after resume", func() bool { return c.Stats().Keyframes >= 2 })
 	if err := c.SendInput(game.Input{DX: -1}); err != nil || c.Seq() != 6 {
 		t.Fatalf("next seq %d err %v", c.Seq(), err)
 	}
@@ -453,7 +443,7 @@ func TestSecondSocketReplacesFirst(t *testing.T) {
 	if !second.Welcome().Resumed || second.Welcome().Entity != first.Welcome().Entity {
 		t.Fatalf("second welcome %+v", second.Welcome())
 	}
-	waitFor(t, "second gets snapshots", func() bool { return second.Stats().Snapshots > 3 })
+	testkit.WaitFor(t, "second gets snapshots", func() bool { return second.Stats().Snapshots > 3 })
 }
 
 // TestGraceExpiry: after the grace period the seat is released, the lobby
@@ -496,7 +486,7 @@ func TestSlowConsumer(t *testing.T) {
 	d := drive([]*client.Client{good}, 30)
 	defer d.Stop()
 	slow := env.dial(2, id)
-	waitFor(t, "first snapshot", func() bool { return slow.Tick() > 0 })
+	testkit.WaitFor(t, "first snapshot", func() bool { return slow.Tick() > 0 })
 	stuck := slow.Tick()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -598,9 +588,9 @@ func TestMatchCrashIsolated(t *testing.T) {
 	if got := closeCode(err); got != wire.CodeInternal && got != wire.CodeMatchNotFound {
 		t.Fatalf("crashed match client: %v", err)
 	}
-	waitFor(t, "crash counted", func() bool { return env.srv.Stats().MatchCrashes.Load() == 1 })
+	testkit.WaitFor(t, "crash counted", func() bool { return env.srv.Stats().MatchCrashes.Load() == 1 })
 	before, _, _ := k.get()
-	waitFor(t, "other match keeps ticking", func() bool { n, _, _ := k.get(); return n > before+10 })
+	testkit.WaitFor(t, "other match keeps ticking", func() bool { n, _, _ := k.get(); return n > before+10 })
 	if _, breaks, _ := k.get(); breaks != 0 || !ok.Connected() {
 		t.Fatal("other match disturbed")
 	}
@@ -619,7 +609,7 @@ func TestBotFill(t *testing.T) {
 	id := env.match(netcode.MatchSpec{Mode: "bench", Players: players(1), Bots: 3})
 	c := env.dial(1, id)
 	var start map[game.EntityID]float32
-	waitFor(t, "bots to move right", func() bool {
+	testkit.WaitFor(t, "bots to move right", func() bool {
 		bots := map[game.EntityID]float32{}
 		for _, e := range c.Entities(nil) {
 			if e.Kind == game.KindAvatar && e.Owner != 1 {
@@ -674,7 +664,7 @@ func TestInterest(t *testing.T) {
 	}))
 	d := drive([]*client.Client{c}, 30)
 	defer d.Stop()
-	waitFor(t, "entities to come and go", func() bool { return checked.Load() > 60 && enters.Load() > 2 })
+	testkit.WaitFor(t, "entities to come and go", func() bool { return checked.Load() > 60 && enters.Load() > 2 })
 	if bad.Load() != 0 {
 		t.Fatalf("%d entities outside the area of interest", bad.Load())
 	}
@@ -718,13 +708,13 @@ func TestAutoReconnect(t *testing.T) {
 			}
 		}))
 	entity := c.Welcome().Entity
-	waitFor(t, "first keyframe", func() bool { return c.Stats().Keyframes == 1 })
+	testkit.WaitFor(t, "first keyframe", func() bool { return c.Stats().Keyframes == 1 })
 	c.Drop()
-	waitFor(t, "automatic resume", func() bool { return downs.Load() == 1 && c.Connected() && c.Stats().Reconnects == 1 })
+	testkit.WaitFor(t, "automatic resume", func() bool { return downs.Load() == 1 && c.Connected() && c.Stats().Reconnects == 1 })
 	if w := c.Welcome(); !w.Resumed || w.Entity != entity {
 		t.Fatalf("welcome after auto resume %+v", w)
 	}
-	waitFor(t, "keyframe after resume", func() bool { return c.Stats().Keyframes >= 2 })
+	testkit.WaitFor(t, "keyframe after resume", func() bool { return c.Stats().Keyframes >= 2 })
 }
 
 // TestLeaveFreesSeat: Leave releases the seat at once, and the player
@@ -762,13 +752,13 @@ func TestIdleInputsNotPaused(t *testing.T) {
 	id := env.match(netcode.MatchSpec{Mode: "bench", Players: players(1)})
 	k := &cadence{}
 	c := env.dial(1, id, k.option())
-	waitFor(t, "first snapshots", func() bool { n, _, _ := k.get(); return n > 3 })
+	testkit.WaitFor(t, "first snapshots", func() bool { n, _, _ := k.get(); return n > 3 })
 	for range 3 {
 		if err := c.SendInput(game.Input{DX: 1}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "many ticks without inputs", func() bool { n, _, _ := k.get(); return n > 60 })
+	testkit.WaitFor(t, "many ticks without inputs", func() bool { n, _, _ := k.get(); return n > 60 })
 	if n, breaks, keys := k.get(); breaks != 0 || keys != 1 {
 		t.Fatalf("%d snapshots, %d breaks, %d keyframes", n, breaks, keys)
 	}

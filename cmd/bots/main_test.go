@@ -11,31 +11,17 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
-	"golang.org/x/time/rate"
 
 	"github.com/rallypoint/rallypoint/bots"
 	"github.com/rallypoint/rallypoint/internal/app"
-	"github.com/rallypoint/rallypoint/lobby"
+	"github.com/rallypoint/rallypoint/internal/testkit"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func newServer(t *testing.T) string {
 	t.Helper()
-	a, err := app.New(app.Config{
-		Lobby:    lobby.Config{FillWait: 100 * time.Millisecond, BotFillAfter: 200 * time.Millisecond, MatchInterval: 20 * time.Millisecond, RateLimit: rate.Inf, RateBurst: 1 << 20},
-		NewBrain: bots.ServerBrain,
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(a.Handler())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = a.Shutdown(ctx)
-		hs.Close()
-	})
+	_, hs := testkit.Serve(t, app.Config{Lobby: testkit.QuickLobby(), NewBrain: bots.ServerBrain})
 	return hs.URL
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rallypoint/rallypoint/game"
 	"github.com/rallypoint/rallypoint/internal/app"
+	"github.com/rallypoint/rallypoint/internal/testkit"
 	"github.com/rallypoint/rallypoint/lobby"
 	"github.com/rallypoint/rallypoint/netcode"
 	"github.com/rallypoint/rallypoint/netcode/client"
@@ -33,21 +34,9 @@ func (walker) Think(game.EntityID, []game.Entity, game.Tick) game.Input {
 
 func newApp(t *testing.T) *httptest.Server {
 	t.Helper()
-	a, err := app.New(app.Config{
-		Lobby:    lobby.Config{FillWait: 50 * time.Millisecond, BotFillAfter: 200 * time.Millisecond, MatchInterval: 20 * time.Millisecond, RateLimit: 1000, RateBurst: 1000},
+	_, hs := testkit.Serve(t, app.Config{
+		Lobby:    testkit.QuickLobby(),
 		NewBrain: func(string, int, uint64) game.Brain { return walker{} },
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(a.Handler())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := a.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		hs.Close()
 	})
 	return hs
 }
@@ -143,17 +132,6 @@ func rejoinToken(t *testing.T, base string, p player, match string) (assignment,
 	return a, code
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func code(err error) uint16 {
 	var ce *client.CloseError
 	if errors.As(err, &ce) {
@@ -196,7 +174,7 @@ func TestWholePath(t *testing.T) {
 		}
 	}
 	start, _ := c.Entity(game.EntityID(w1.Entity))
-	waitFor(t, "own avatar to move", func() bool {
+	testkit.WaitFor(t, "own avatar to move", func() bool {
 		e, _ := c.Entity(game.EntityID(w1.Entity))
 		return e.X != start.X && c.Stats().LastRTT > 0
 	})
@@ -208,7 +186,7 @@ func TestWholePath(t *testing.T) {
 	}
 
 	c.Drop() // cut the TCP connection
-	waitFor(t, "drop noticed", func() bool { return !c.Connected() })
+	testkit.WaitFor(t, "drop noticed", func() bool { return !c.Connected() })
 	if err := c.Resume(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +194,7 @@ func TestWholePath(t *testing.T) {
 	if !w2.Resumed || w2.Entity != w1.Entity || w2.Player != w1.Player || w2.LastSeq != 4 {
 		t.Fatalf("resumed welcome %+v after %+v", w2, w1)
 	}
-	waitFor(t, "keyframe after resume", func() bool { return c.Stats().Keyframes >= 2 })
+	testkit.WaitFor(t, "keyframe after resume", func() bool { return c.Stats().Keyframes >= 2 })
 	if err := c.SendInput(game.Input{DY: 1}); err != nil || c.Seq() != 5 {
 		t.Fatalf("seq after resume %d (%v)", c.Seq(), err)
 	}
@@ -276,7 +254,7 @@ func TestLonePlayerGetsBots(t *testing.T) {
 	}
 	defer c.Close()
 	first := map[game.EntityID]float32{}
-	waitFor(t, "a bot to move", func() bool {
+	testkit.WaitFor(t, "a bot to move", func() bool {
 		for _, e := range c.Entities(nil) {
 			if e.Kind == game.KindAvatar && e.Owner != game.PlayerID(p.ID) {
 				if x, ok := first[e.ID]; !ok {
