@@ -21,8 +21,10 @@ type tickFrame struct {
 	changes []change           // parallel to cur
 	buf     []byte             // every fragment of this tick
 
-	prevIDs []uint32 // ids of prev, for the whole-world delta
-	allIdx  []int32  // 0..len(cur)-1, the whole world as a visible set
+	// The whole world as sets, built on first use in a tick (interest off):
+	prevIDs  []uint32 // ids of prev
+	allIdx   []int32  // 0..len(cur)-1
+	setsThis bool     // prevIDs and allIdx are this tick's
 
 	allDelta, allKey           []byte // whole-world op streams, built lazily
 	allDeltaValid, allKeyValid bool
@@ -55,23 +57,16 @@ func stateOf(e *game.Entity) wire.EntityState {
 func (f *tickFrame) build(tick uint32, ents []game.Entity) {
 	f.tick = tick
 	f.prev, f.cur = f.cur, f.prev[:0]
-	f.prevIDs = f.prevIDs[:0]
-	for i := range f.prev {
-		f.prevIDs = append(f.prevIDs, f.prev[i].ID)
-	}
 	for i := range ents {
 		f.cur = append(f.cur, stateOf(&ents[i]))
 	}
 	if cap(f.changes) < len(f.cur) {
 		f.changes = make([]change, len(f.cur), cap(f.cur))
-		f.allIdx = make([]int32, 0, cap(f.cur))
 	}
 	f.changes = f.changes[:len(f.cur)]
-	f.allIdx = f.allIdx[:0]
 	f.buf = f.buf[:0]
 	i := 0
 	for j := range f.cur {
-		f.allIdx = append(f.allIdx, int32(j))
 		c := &f.cur[j]
 		for i < len(f.prev) && f.prev[i].ID < c.ID {
 			i++
@@ -84,7 +79,22 @@ func (f *tickFrame) build(tick uint32, ents []game.Entity) {
 		}
 		f.changes[j] = ch
 	}
-	f.allDeltaValid, f.allKeyValid = false, false
+	f.allDeltaValid, f.allKeyValid, f.setsThis = false, false, false
+}
+
+// wholeWorldSets fills prevIDs and allIdx for this tick.
+func (f *tickFrame) wholeWorldSets() {
+	if f.setsThis {
+		return
+	}
+	f.prevIDs, f.allIdx = f.prevIDs[:0], f.allIdx[:0]
+	for i := range f.prev {
+		f.prevIDs = append(f.prevIDs, f.prev[i].ID)
+	}
+	for j := range f.cur {
+		f.allIdx = append(f.allIdx, int32(j))
+	}
+	f.setsThis = true
 }
 
 // full returns the full-state payload of cur[j], encoding it on first use.
@@ -143,6 +153,7 @@ func (f *tickFrame) appendOps(dst []byte, known []uint32, visible []int32, next 
 // world and sees the whole world now: the same bytes for every such client.
 func (f *tickFrame) allDeltaOps() []byte {
 	if !f.allDeltaValid {
+		f.wholeWorldSets()
 		f.allDelta, f.discard = f.appendOps(f.allDelta[:0], f.prevIDs, f.allIdx, f.discard[:0])
 		f.allDeltaValid = true
 	}
@@ -152,6 +163,7 @@ func (f *tickFrame) allDeltaOps() []byte {
 // allKeyOps is the keyframe op stream of the whole world.
 func (f *tickFrame) allKeyOps() []byte {
 	if !f.allKeyValid {
+		f.wholeWorldSets()
 		f.allKey, f.discard = f.appendOps(f.allKey[:0], nil, f.allIdx, f.discard[:0])
 		f.allKeyValid = true
 	}

@@ -123,6 +123,7 @@ func TestWholeWorldOpsShared(t *testing.T) {
 	f.build(1, a)
 	b := evolve(r, a, 80)
 	f.build(2, b)
+	f.wholeWorldSets()
 	want, _ := f.appendOps(nil, f.prevIDs, f.allIdx, nil)
 	if got := f.allDeltaOps(); !slices.Equal(got, want) {
 		t.Fatalf("allDeltaOps differs from the merge")

@@ -47,6 +47,7 @@ type room struct {
 	mode     game.Mode
 	hz       int
 	interest float32 // 0: whole world
+	inFlight uint32  // ticks of lag that pause a client (Config.MaxInFlight, or hz)
 	open     bool
 	log      *zap.Logger
 	loop     *game.Loop
@@ -94,8 +95,13 @@ func newRoom(s *Server, spec MatchSpec, mode game.Mode) (*room, error) {
 	if err != nil {
 		return nil, err
 	}
+	inFlight := uint32(s.cfg.MaxInFlight)
+	if inFlight == 0 {
+		inFlight = uint32(hz)
+	}
 	r := &room{
 		srv:      s,
+		inFlight: inFlight,
 		id:       spec.ID,
 		mode:     mode,
 		hz:       hz,
@@ -394,10 +400,6 @@ func (r *room) sendEvents(s *seat) {
 // sendSnapshot queues this tick's snapshot for s, or notes why it cannot.
 func (r *room) sendSnapshot(s *seat, tick uint32, now time.Time) {
 	c, v := s.conn, &s.view
-	maxInFlight := uint32(r.srv.cfg.MaxInFlight)
-	if maxInFlight == 0 {
-		maxInFlight = uint32(r.hz)
-	}
 	// Acks only tell how far behind a client is while it keeps sending
 	// inputs: one that stopped (idle, throttled tab) keeps getting deltas,
 	// bounded by the outbox and the idle timeout instead. The lag is taken
@@ -410,7 +412,7 @@ func (r *room) sendSnapshot(s *seat, tick uint32, now time.Time) {
 	case v.paused: // caught up, or gone quiet: resume with a keyframe
 		v.paused, v.needKey = false, true
 		r.srv.stats.Resyncs.Add(1)
-	case fresh && v.lastSent != 0 && c.lag.Load() > maxInFlight:
+	case fresh && v.lastSent != 0 && c.lag.Load() > r.inFlight:
 		v.paused = true
 		r.srv.stats.Paused.Add(1)
 		r.stalled(s, now)
