@@ -128,6 +128,15 @@ func TestWholeWorldOpsShared(t *testing.T) {
 	if got := f.allDeltaOps(); !slices.Equal(got, want) {
 		t.Fatalf("allDeltaOps differs from the merge")
 	}
+	// wire.AppendDiff is the reference encoder of a whole-world diff (tools,
+	// the protocol document): the server's shared fragments must give the
+	// same bytes, and so must its keyframe.
+	if ref := wire.AppendDiff(nil, f.prev, f.cur); !slices.Equal(want, ref) {
+		t.Fatalf("server delta differs from wire.AppendDiff:\n% x\n% x", want, ref)
+	}
+	if key, ref := f.allKeyOps(), wire.AppendDiff(nil, nil, f.cur); !slices.Equal(key, ref) {
+		t.Fatalf("server keyframe differs from wire.AppendDiff:\n% x\n% x", key, ref)
+	}
 	f.build(3, b) // nothing changed
 	if got := f.allDeltaOps(); len(got) != 0 {
 		t.Fatalf("unchanged world encodes %d bytes, want 0", len(got))
