@@ -115,13 +115,16 @@ func (c *conn) drain() {
 			_ = c.socket.SetWriteDeadline(c.deadline)
 		}
 		var err error
+		var msgs, bytes uint64
 		for i := range b.items {
 			if err = c.socket.WriteMessage(gws.OpcodeBinary, b.items[i].b); err != nil {
 				break
 			}
-			c.srv.stats.MessagesOut.Add(1)
-			c.srv.stats.BytesOut.Add(uint64(len(b.items[i].b)))
+			msgs, bytes = msgs+1, bytes+uint64(len(b.items[i].b))
 		}
+		// One add per batch: these counters are shared by every writer.
+		c.srv.stats.MessagesOut.Add(msgs)
+		c.srv.stats.BytesOut.Add(bytes)
 		if err == nil && b.ping {
 			err = c.socket.WritePing(nil)
 		}
