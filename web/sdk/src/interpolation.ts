@@ -1,0 +1,332 @@
+// Interpolation of remote entities (geckos.io snapshot-interpolation style):
+// every entity keeps a ring buffer of positions keyed by server tick; each
+// animation frame samples all of them at the render tick into reused objects.
+//
+//   renderTick = estimated server tick - interpolation delay (in ticks)
+//
+// The estimated server tick comes from snapshot arrival times (ServerClock).
+// The delay adapts to the measured arrival jitter: it grows fast, shrinks
+// slowly, and is about three snapshot intervals when the network is calm.
+
+import type { Entity, World } from "./world.js";
+
+/** ClockOptions tune ServerClock. All times are milliseconds. */
+export interface ClockOptions {
+  /** Delay in snapshot intervals when there is no jitter. If zero, 3 is used. */
+  calmIntervals?: number;
+  /** Half-life of the jitter peak. If zero, 2000 ms is used. */
+  jitterHalfLifeMs?: number;
+  /** How much faster than real time the render clock runs while the delay shrinks. If zero, 0.05 (5%) is used. */
+  shrinkRate?: number;
+  /** While the delay grows the render clock runs at least this fast. Default 0.25. */
+  growFloor?: number;
+  /** Render time more than this far from its target jumps instead of sliding. If zero, 1000 ms is used. */
+  snapMs?: number;
+}
+
+/**
+ * ServerClock estimates the server tick from snapshot arrivals and keeps a
+ * monotonic render tick behind it by an adaptive delay.
+ */
+export class ServerClock {
+  readonly hz: number;
+  readonly tickMs: number;
+  private readonly calm: number;
+  private readonly halfLife: number;
+  private readonly shrinkRate: number;
+  private readonly growFloor: number;
+  private readonly snapMs: number;
+
+  /** Local time (ms) at which server tick 0 would have arrived, from the earliest arrivals. */
+  private offset = NaN;
+  /** Smallest lateness in the current window, to follow a server that runs slow. */
+  private windowMin = Infinity;
+  private windowStart = 0;
+  /** Decaying peak of arrival lateness (ms): the jitter measure. */
+  private peak = 0;
+  private peakAt = 0;
+  private render = NaN;
+  private renderAt = 0;
+  /** The newest snapshot tick seen. */
+  latestTick = 0;
+
+  constructor(hz: number, o: ClockOptions = {}) {
+    this.hz = hz;
+    this.tickMs = 1000 / hz;
+    this.calm = o.calmIntervals || 3;
+    this.halfLife = o.jitterHalfLifeMs || 2000;
+    this.shrinkRate = o.shrinkRate || 0.05;
+    this.growFloor = o.growFloor ?? 0.25;
+    this.snapMs = o.snapMs || 1000;
+  }
+
+  /** ready reports whether a snapshot has been seen. */
+  get ready(): boolean {
+    return this.offset === this.offset;
+  }
+
+  /** onSnapshot records that the snapshot of tick arrived at local time now (ms). */
+  onSnapshot(tick: number, now: number): void {
+    if (tick > this.latestTick) this.latestTick = tick;
+    const s = now - tick * this.tickMs;
+    if (!this.ready || s < this.offset) {
+      this.offset = s;
+      this.windowMin = 0;
+      this.windowStart = now;
+    }
+    const late = s - this.offset;
+    if (late < this.windowMin) this.windowMin = late;
+    if (now - this.windowStart >= 1000) {
+      // Every arrival of the last second was late by at least windowMin:
+      // the server runs behind our estimate (it skipped ticks), follow it.
+      if (this.windowMin > 0 && this.windowMin !== Infinity) this.offset += this.windowMin;
+      this.windowMin = Infinity;
+      this.windowStart = now;
+    }
+    const lateNow = s - this.offset;
+    const p = this.decayedPeak(now);
+    this.peak = lateNow > p ? lateNow : p;
+    this.peakAt = now;
+  }
+
+  private decayedPeak(now: number): number {
+    return this.peak * Math.pow(0.5, (now - this.peakAt) / this.halfLife);
+  }
+
+  /** jitterMs is the current (decayed) peak of arrival lateness. */
+  jitterMs(now: number): number {
+    return this.decayedPeak(now);
+  }
+
+  /** serverTick is the estimated (fractional) newest server tick at local time now. */
+  serverTick(now: number): number {
+    if (!this.ready) return 0;
+    return (now - this.offset) / this.tickMs;
+  }
+
+  /** targetDelayMs is the delay the render clock is steering towards. */
+  targetDelayMs(now: number): number {
+    return this.calm * this.tickMs + this.decayedPeak(now);
+  }
+
+  /**
+   * renderTick advances and returns the render tick at local time now. It
+   * never goes backwards: a growing delay slows the render clock (to no less
+   * than growFloor of real time), a shrinking one speeds it up by shrinkRate.
+   */
+  renderTick(now: number): number {
+    if (!this.ready) return 0;
+    const ideal = this.serverTick(now) - this.targetDelayMs(now) / this.tickMs;
+    if (this.render !== this.render || Math.abs(ideal - this.render) * this.tickMs > this.snapMs) {
+      this.render = ideal;
+      this.renderAt = now;
+      return this.render;
+    }
+    const dt = now - this.renderAt;
+    if (dt <= 0) return this.render;
+    const adv = dt / this.tickMs;
+    let next = this.render + adv;
+    if (ideal > next) next = Math.min(ideal, this.render + adv * (1 + this.shrinkRate));
+    else if (ideal < next) next = Math.max(ideal, this.render + adv * this.growFloor);
+    this.render = next;
+    this.renderAt = now;
+    return next;
+  }
+
+  /** delayMs is how far (ms) the last render tick was behind the estimated server tick. */
+  delayMs(): number {
+    if (!this.ready || this.render !== this.render) return this.calm * this.tickMs;
+    return (this.serverTick(this.renderAt) - this.render) * this.tickMs;
+  }
+}
+
+/** RenderEntity is what a frame shows of an entity: position in world units, the rest from the mirror. Reused between frames. */
+export interface RenderEntity {
+  id: number;
+  kind: number;
+  x: number;
+  y: number;
+  hp: number;
+  owner: number;
+  score: number;
+  flags: number;
+  /** True for the local player's avatar. */
+  self: boolean;
+}
+
+/** RingCapacity is the number of positions each entity keeps (about 2 s at 30 Hz). */
+export const RingCapacity = 64;
+
+class Track {
+  readonly ticks = new Float64Array(RingCapacity);
+  readonly xs = new Float64Array(RingCapacity);
+  readonly ys = new Float64Array(RingCapacity);
+  /** 1 when the sample is a jump (teleport) from the one before: do not interpolate into it. */
+  readonly jump = new Uint8Array(RingCapacity);
+  head = 0; // index of the newest sample
+  count = 0;
+  seen = 0;
+  entity: Entity | null = null;
+  readonly out: RenderEntity = { id: 0, kind: 0, x: 0, y: 0, hp: 0, owner: 0, score: 0, flags: 0, self: false };
+
+  reset(e: Entity): void {
+    this.head = 0;
+    this.count = 0;
+    this.entity = e;
+    this.out.id = e.id;
+  }
+
+  push(tick: number, x: number, y: number, jumpDist: number): void {
+    if (this.count > 0) {
+      const t = this.ticks[this.head]!;
+      if (tick <= t) {
+        // the same tick again (a keyframe after a resume): overwrite
+        if (tick === t) {
+          this.xs[this.head] = x;
+          this.ys[this.head] = y;
+        }
+        return;
+      }
+    }
+    const prevX = this.xs[this.head]!;
+    const prevY = this.ys[this.head]!;
+    const had = this.count > 0;
+    this.head = (this.head + 1) % RingCapacity;
+    this.ticks[this.head] = tick;
+    this.xs[this.head] = x;
+    this.ys[this.head] = y;
+    this.jump[this.head] = had && Math.abs(x - prevX) + Math.abs(y - prevY) > jumpDist ? 1 : 0;
+    if (this.count < RingCapacity) this.count++;
+  }
+
+  /** sample writes the position at tick t into out (clamped to the oldest/newest sample). */
+  sample(t: number): void {
+    const o = this.out;
+    let i = this.head;
+    if (this.count === 0) return;
+    if (t >= this.ticks[i]!) {
+      o.x = this.xs[i]!;
+      o.y = this.ys[i]!;
+      return;
+    }
+    for (let n = 1; n < this.count; n++) {
+      const j = (i - 1 + RingCapacity) % RingCapacity;
+      const t0 = this.ticks[j]!;
+      if (t >= t0) {
+        if (this.jump[i]) {
+          o.x = this.xs[j]!;
+          o.y = this.ys[j]!;
+        } else {
+          const a = (t - t0) / (this.ticks[i]! - t0);
+          o.x = this.xs[j]! + (this.xs[i]! - this.xs[j]!) * a;
+          o.y = this.ys[j]! + (this.ys[i]! - this.ys[j]!) * a;
+        }
+        return;
+      }
+      i = j;
+    }
+    o.x = this.xs[i]!;
+    o.y = this.ys[i]!;
+  }
+}
+
+/** InterpolatorOptions tune Interpolator. */
+export interface InterpolatorOptions {
+  /** A move longer than this (world units, |dx|+|dy|) between samples is a teleport, shown without sliding. If zero, 40 is used. */
+  teleportDistance?: number;
+}
+
+/**
+ * Interpolator keeps a position ring per entity of the World and samples
+ * them at a render tick into reused RenderEntity objects.
+ */
+export class Interpolator {
+  private readonly byId = new Map<number, Track>();
+  private readonly tracks: Track[] = [];
+  private readonly pool: Track[] = [];
+  private stamp = 0;
+  private readonly jumpDist: number;
+  /** The sampled entities of the last sample() call; the array and its objects are reused. */
+  readonly entities: RenderEntity[] = [];
+
+  constructor(o: InterpolatorOptions = {}) {
+    this.jumpDist = o.teleportDistance || 40;
+  }
+
+  /** size is the number of entities followed. */
+  get size(): number {
+    return this.tracks.length;
+  }
+
+  /** clear forgets every entity. */
+  clear(): void {
+    for (const t of this.tracks) this.release(t);
+    this.tracks.length = 0;
+    this.byId.clear();
+    this.entities.length = 0;
+  }
+
+  private release(t: Track): void {
+    t.entity = null;
+    this.pool.push(t);
+  }
+
+  /**
+   * record adds the world's positions at its lastTick to every ring and
+   * forgets entities that are no longer in the world. posScale converts
+   * quanta to world units.
+   */
+  record(world: World, posScale: number): void {
+    const tick = world.lastTick;
+    const stamp = ++this.stamp;
+    for (const e of world.entities.values()) {
+      let t = this.byId.get(e.id);
+      if (!t) {
+        t = this.pool.pop() ?? new Track();
+        t.reset(e);
+        this.byId.set(e.id, t);
+        this.tracks.push(t);
+      }
+      t.entity = e;
+      t.seen = stamp;
+      t.push(tick, e.x / posScale, e.y / posScale, this.jumpDist);
+    }
+    for (let i = this.tracks.length - 1; i >= 0; i--) {
+      const t = this.tracks[i]!;
+      if (t.seen === stamp) continue;
+      this.byId.delete(t.out.id);
+      this.tracks[i] = this.tracks[this.tracks.length - 1]!;
+      this.tracks.pop();
+      this.release(t);
+    }
+  }
+
+  /**
+   * sample samples every entity at renderTick into this.entities (reused
+   * objects, no allocation once warm). selfId marks the local avatar.
+   */
+  sample(renderTick: number, selfId: number): RenderEntity[] {
+    const out = this.entities;
+    const n = this.tracks.length;
+    for (let i = 0; i < n; i++) {
+      const t = this.tracks[i]!;
+      t.sample(renderTick);
+      const e = t.entity!;
+      const o = t.out;
+      o.kind = e.kind;
+      o.hp = e.hp;
+      o.owner = e.owner;
+      o.score = e.score;
+      o.flags = e.flags;
+      o.self = e.id === selfId;
+      out[i] = o;
+    }
+    if (out.length !== n) out.length = n;
+    return out;
+  }
+
+  /** get returns the last sampled render object of an entity, or undefined. */
+  get(id: number): RenderEntity | undefined {
+    return this.byId.get(id)?.out;
+  }
+}
