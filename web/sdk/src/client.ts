@@ -113,11 +113,15 @@ export interface View {
   serverTick: number;
   /** The local avatar (predicted when prediction is on), or null. Also in entities. */
   self: RenderEntity | null;
-  /** Every entity in view, interpolated. */
+  /** Every entity in view, interpolated (the own avatar included, with self = true). */
   entities: RenderEntity[];
+  /** The entities other than the own avatar. */
+  others: RenderEntity[];
   /** World size in units (0 before the first Welcome). */
   width: number;
   height: number;
+  /** The area-of-interest radius (world units, 0: the whole world). */
+  interest: number;
 }
 
 /** Stats for a HUD. Times in ms. The object is reused. */
@@ -241,7 +245,7 @@ export class Rallypoint {
     pingMs: 0, rttMs: 0, interpolationDelayMs: 0, jitterMs: 0, serverTick: 0, renderTick: 0,
     bytesPerSecond: 0, players: 0, pendingInputs: 0, inputsSent: 0,
   };
-  private readonly view: View = { renderTick: 0, serverTick: 0, self: null, entities: [], width: 0, height: 0 };
+  private readonly view: View = { renderTick: 0, serverTick: 0, self: null, entities: [], others: [], width: 0, height: 0, interest: 0 };
 
   constructor(o: RallypointOptions = {}) {
     this.o = o;
@@ -570,6 +574,7 @@ export class Rallypoint {
     this.bytesAt = this.now();
     this.view.width = w.width;
     this.view.height = w.height;
+    this.view.interest = w.interest;
 
     const pump = setInterval(() => this.pump(this.now()), Math.max(4, this.tickMs / 2));
     this.sockSubs.add(() => clearInterval(pump));
@@ -767,6 +772,10 @@ export class Rallypoint {
       p.render((now + this.frameMs - this.lastSampleAt) / this.tickMs, self);
     }
     v.self = self;
+    const others = v.others;
+    let n = 0;
+    for (const e of v.entities) if (!e.self) others[n++] = e;
+    if (others.length !== n) others.length = n;
     return v;
   }
 
