@@ -229,17 +229,15 @@ func (b *Bot) dial(ctx context.Context, as Assignment) error {
 	w := c.Welcome()
 	seed := cfg.Seed*0x100000001b3 + uint64(b.idx)<<16 + uint64(b.joins)
 	var brain game.Brain
-	if cfg.NewBrain != nil {
+	switch mode, merr := game.FindMode(w.Mode); {
+	case cfg.NewBrain != nil:
 		brain, err = cfg.NewBrain(b.idx, seed, int(w.Hz))
-	} else {
-		kind := cfg.Brain
-		if kind == "" {
-			kind = KindWander
-			if cfg.Mode == game.ModeArena {
-				kind = KindChase
-			}
-		}
-		brain, err = newBrainHz(kind, seed, int(w.Hz))
+	case cfg.Brain == "" && merr == nil && mode.NewBrain != nil:
+		brain = mode.NewBrain(int(w.Hz), seed) // what the server's own bots play
+	case cfg.Brain == "":
+		brain, err = newBrainHz(KindWander, seed, int(w.Hz))
+	default:
+		brain, err = newBrainHz(cfg.Brain, seed, int(w.Hz))
 	}
 	if err != nil {
 		b.closing.Store(true)

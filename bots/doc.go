@@ -4,11 +4,12 @@
 // snapshots over the public Go client), and a Swarm that drives thousands
 // of them from one process for load tests and the arena-8x32 benchmark.
 //
-// Brains (Wander, Chase, Flee, Replay) implement game.Brain and run in two
-// places: in a Bot, over the client's mirror of the world, and inside the
-// game server, with no socket, for matchmaking bot fill and for steering a
-// disconnected player's avatar (ServerBrain). They are deterministic from a
-// seed and do not allocate per Think.
+// Brains (game.Wander, Chase, Flee, Replay, named here by kind) implement
+// game.Brain and run in two places: in a Bot, over the client's mirror of
+// the world, and inside the game server, with no socket, for matchmaking
+// bot fill and for steering a disconnected player's avatar (each mode's
+// game.Mode.NewBrain). They are deterministic from a seed and do not
+// allocate per Think.
 //
 // A Swarm keeps per-bot cost small: besides the client's read goroutine a
 // playing bot owns no goroutine. A few shard goroutines tick their bots at

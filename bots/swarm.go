@@ -32,8 +32,9 @@ type Config struct {
 	Bots int
 	// Mode is the game mode to queue for. If empty, "bench" is used.
 	Mode string
-	// Brain is the brain kind (see Kinds). If empty, ServerBrain's choice
-	// for Mode is used: chase in arena, wander otherwise.
+	// Brain is the brain kind (see Kinds). If empty, the mode's own server
+	// bot brain (game.Mode.NewBrain) is used: chase in arena, wander in
+	// bench.
 	Brain string
 	// NewBrain, if set, makes each bot's brain instead of Brain: bot is
 	// the bot's index, seed its seed for this match, hz the match's tick

@@ -31,7 +31,6 @@ func newServer(t testing.TB, arenaTicks int) *server {
 	cfg := app.Config{
 		Lobby:    testkit.QuickLobby(),
 		Game:     netcode.Config{SlowTimeout: time.Second, Grace: 10 * time.Second},
-		NewBrain: bots.ServerBrain,
 	}
 	if arenaTicks != 0 {
 		cfg.Games = map[string]game.Config{game.ModeArena: {TimeLimitTicks: arenaTicks}}

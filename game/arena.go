@@ -36,7 +36,47 @@ func arenaMode() Mode {
 			}
 			return s, nil
 		},
+		// Arena bots chase the nearest avatar and shoot.
+		NewBrain: func(hz int, seed uint64) Brain { return NewChase(seed, hz) },
+		Move:     ArenaMove,
 	}
+}
+
+// PosScale is the position quantum of the arena: avatars stand on a grid of
+// 1/PosScale units, exactly the positions the wire protocol carries, so a
+// client's prediction starts from the server's own numbers.
+const PosScale = 16
+
+// ArenaMove is one tick of arena movement, bit for bit what clients
+// reproduce to predict their avatar (docs/protocol.md, "Movement"). In
+// float64: clamp dx and dy to [-1, 1] (NaN to 0); if dx²+dy² > 1, divide
+// both by its square root; add d·(150/hz) to each coordinate; clamp to
+// [0, floor(size·16)/16]; round to the nearest 1/16 (halves away from
+// zero). Every product is rounded before it is added (no fused
+// multiply-add), which the float64 conversions below enforce.
+func ArenaMove(x, y float32, in Input, hz int, width, height float32) (float32, float32) {
+	dx, dy := float64(clampUnit(in.DX)), float64(clampUnit(in.DY))
+	if n := float64(dx*dx) + float64(dy*dy); n > 1 {
+		l := math.Sqrt(n)
+		dx, dy = dx/l, dy/l
+	}
+	step := float64(arenaSpeed) / float64(hz)
+	nx := float64(x) + float64(dx*step)
+	ny := float64(y) + float64(dy*step)
+	return quantize(nx, width), quantize(ny, height)
+}
+
+// quantize clamps v to [0, floor(size·PosScale)/PosScale] (NaN to 0) and
+// rounds it to the nearest 1/PosScale.
+func quantize(v float64, size float32) float32 {
+	hi := math.Floor(float64(size)*PosScale) / PosScale
+	switch {
+	case v != v || v < 0:
+		v = 0
+	case v > hi:
+		v = hi
+	}
+	return float32(math.Round(v*PosScale) / PosScale)
 }
 
 var arenaDefaults = modeDefaults{
@@ -50,10 +90,20 @@ var arenaDefaults = modeDefaults{
 type arenaPlayer struct {
 	player    PlayerID
 	ent       EntityID
-	in        Input // latest input, clamped
-	fire      bool  // fire was held in some input since the last Step
-	readyAt   Tick  // first tick the next shot may fire
-	respawnAt Tick  // while dead, the tick the avatar comes back
+	queued    []Input     // inputs applied since the last Step, one tick each
+	aim       float32     // aim of the latest input
+	shot      Input       // the first input since the last Step that held fire
+	fire      bool        // shot is set
+	readyAt   Tick        // first tick the next shot may fire
+	respawnAt Tick        // while dead, the tick the avatar comes back
+	past      []arenaPast // ring of recent positions, indexed by tick % len
+}
+
+// arenaPast is where an avatar stood after the movement of one tick.
+type arenaPast struct {
+	tick  Tick
+	x, y  float32
+	alive bool
 }
 
 // arenaHit is one shot's result, applied after every shot is traced so that
@@ -67,6 +117,8 @@ type arenaSim struct {
 	set      settings
 	cooldown Tick
 	respawn  Tick
+	rewind   float64 // most ticks a shot may be judged in the past (0: off)
+	history  int     // length of each player's past ring
 
 	// owned by the match goroutine
 	w       *World
@@ -81,10 +133,16 @@ func newArena(c Config) (*arenaSim, error) {
 	if err != nil {
 		return nil, err
 	}
+	rewind := 0.0
+	if set.maxRewind > 0 {
+		rewind = set.maxRewind.Seconds() * float64(set.hz)
+	}
 	return &arenaSim{
 		set:      set,
 		cooldown: ticksFor(arenaCooldown, set.hz),
 		respawn:  ticksFor(arenaRespawn, set.hz),
+		rewind:   rewind,
+		history:  int(math.Ceil(rewind)) + 2,
 		w:        NewWorld(set.width, set.height, set.hz, set.seed),
 		players:  make([]arenaPlayer, 0, set.maxPlayers),
 		hits:     make([]arenaHit, 0, set.maxPlayers),
@@ -113,10 +171,16 @@ func (s *arenaSim) Join(p PlayerID) (EntityID, error) {
 	if len(s.players) >= s.set.maxPlayers {
 		return 0, ErrFull
 	}
-	x, y := s.w.randomPos()
+	x, y := s.spawnPos()
 	id := s.w.Spawn(Entity{Kind: KindAvatar, HP: arenaHP, Owner: p, X: x, Y: y})
-	s.players = append(s.players, arenaPlayer{player: p, ent: id})
+	s.players = append(s.players, arenaPlayer{player: p, ent: id, queued: make([]Input, 0, 4), past: make([]arenaPast, s.history)})
 	return id, nil
+}
+
+// spawnPos is a random position on the arena's 1/PosScale grid.
+func (s *arenaSim) spawnPos() (float32, float32) {
+	x, y := s.w.randomPos()
+	return quantize(float64(x), s.w.Width), quantize(float64(y), s.w.Height)
 }
 
 func (s *arenaSim) Leave(p PlayerID) {
@@ -128,9 +192,9 @@ func (s *arenaSim) Leave(p PlayerID) {
 	s.players = append(s.players[:i], s.players[i+1:]...)
 }
 
-// Apply keeps p's latest movement and aim. Fire is latched until the next
-// Step, so a press is not lost when two inputs land in one tick. Dead
-// avatars ignore input.
+// Apply queues one tick of p's movement for the next Step and keeps its
+// aim; the first input holding fire since the last Step is the one whose
+// shot is judged. Dead avatars consume inputs without acting on them.
 func (s *arenaSim) Apply(p PlayerID, in Input) {
 	i := s.indexOf(p)
 	if p == 0 || i < 0 {
@@ -140,9 +204,11 @@ func (s *arenaSim) Apply(p PlayerID, in Input) {
 	if e := s.w.Get(pl.ent); e == nil || e.Flags&FlagDead != 0 {
 		return
 	}
-	pl.in = in.Clamped()
-	if in.Buttons&ButtonFire != 0 {
-		pl.fire = true
+	in = in.Clamped()
+	pl.queued = append(pl.queued, in)
+	pl.aim = in.Aim
+	if in.Buttons&ButtonFire != 0 && !pl.fire {
+		pl.shot, pl.fire = in, true
 	}
 }
 
@@ -155,7 +221,6 @@ func (s *arenaSim) Step(events []Event) []Event {
 	}
 	w := s.w
 	w.Tick++
-	dt := w.DT()
 
 	for i := range s.players {
 		pl := &s.players[i]
@@ -163,7 +228,7 @@ func (s *arenaSim) Step(events []Event) []Event {
 		if e.Flags&FlagDead == 0 || w.Tick < pl.respawnAt {
 			continue
 		}
-		e.X, e.Y = w.randomPos()
+		e.X, e.Y = s.spawnPos()
 		e.HP = arenaHP
 		e.Flags &^= FlagDead
 		pl.readyAt = w.Tick
@@ -176,12 +241,15 @@ func (s *arenaSim) Step(events []Event) []Event {
 		if e.Flags&FlagDead != 0 {
 			continue
 		}
-		dx, dy := pl.in.DX, pl.in.DY
-		if n := dx*dx + dy*dy; n > 1 { // full speed on diagonals, not more
-			l := float32(math.Sqrt(float64(n)))
-			dx, dy = dx/l, dy/l
+		for _, in := range pl.queued {
+			e.X, e.Y = ArenaMove(e.X, e.Y, in, w.Hz, w.Width, w.Height)
 		}
-		e.X, e.Y = w.Clamp(e.X+dx*arenaSpeed*dt, e.Y+dy*arenaSpeed*dt)
+	}
+	for i := range s.players {
+		pl := &s.players[i]
+		pl.queued = pl.queued[:0]
+		e := w.Get(pl.ent)
+		pl.past[int(w.Tick)%len(pl.past)] = arenaPast{tick: w.Tick, x: e.X, y: e.Y, alive: e.Flags&FlagDead == 0}
 	}
 
 	s.hits = s.hits[:0]
@@ -193,7 +261,7 @@ func (s *arenaSim) Step(events []Event) []Event {
 			continue
 		}
 		pl.readyAt = w.Tick + s.cooldown
-		if t := s.trace(i); t >= 0 {
+		if t := s.trace(i, s.viewOf(pl.shot)); t >= 0 {
 			s.hits = append(s.hits, arenaHit{shooter: i, target: t})
 		}
 	}
@@ -210,11 +278,51 @@ func (s *arenaSim) Step(events []Event) []Event {
 	return events
 }
 
-// trace returns the index of the living avatar nearest to shooter i along
-// its aim ray within range and hit radius, or -1.
-func (s *arenaSim) trace(i int) int {
+// viewOf returns the tick, with fraction, at which in's shot is judged:
+// the tick its player was looking at, within the rewind cap, and never
+// later than now.
+func (s *arenaSim) viewOf(in Input) float64 {
+	now := float64(s.w.Tick)
+	if in.ViewTick == 0 || s.rewind == 0 {
+		return now
+	}
+	v := float64(in.ViewTick) + float64(in.ViewFrac)/256
+	return max(now-s.rewind, min(v, now))
+}
+
+// posAt returns where player j stood at view (a tick with fraction),
+// interpolated between the two ticks around it, and whether it was alive
+// then. Ticks the history no longer (or never) held count as now.
+func (s *arenaSim) posAt(j int, view float64) (x, y float64, alive bool) {
+	pl := &s.players[j]
+	t0 := Tick(view)
+	a, ok := s.past(pl, t0)
+	if !ok {
+		e := s.w.Get(pl.ent)
+		return float64(e.X), float64(e.Y), e.Flags&FlagDead == 0
+	}
+	x, y = float64(a.x), float64(a.y)
+	if f := view - float64(t0); f > 0 {
+		if b, ok := s.past(pl, t0+1); ok && b.alive {
+			x += (float64(b.x) - x) * f
+			y += (float64(b.y) - y) * f
+		}
+	}
+	return x, y, a.alive
+}
+
+func (s *arenaSim) past(pl *arenaPlayer, t Tick) (arenaPast, bool) {
+	p := pl.past[int(t)%len(pl.past)]
+	return p, p.tick == t && t != 0
+}
+
+// trace returns the index of the avatar nearest to shooter i along its aim
+// ray within range and hit radius, judged where the targets stood at view
+// (lag compensation) and from where the shooter stands now, or -1. A
+// target must be alive both then and now.
+func (s *arenaSim) trace(i int, view float64) int {
 	from := s.w.Get(s.players[i].ent)
-	a := float64(s.players[i].in.Aim)
+	a := float64(s.players[i].shot.Aim)
 	dirX, dirY := math.Cos(a), math.Sin(a)
 	ox, oy := float64(from.X), float64(from.Y)
 	best, bestAlong := -1, math.Inf(1)
@@ -222,11 +330,14 @@ func (s *arenaSim) trace(i int) int {
 		if j == i {
 			continue
 		}
-		e := s.w.Get(s.players[j].ent)
-		if e.Flags&FlagDead != 0 {
+		if s.w.Get(s.players[j].ent).Flags&FlagDead != 0 {
 			continue
 		}
-		rx, ry := float64(e.X)-ox, float64(e.Y)-oy
+		tx, ty, alive := s.posAt(j, view)
+		if !alive {
+			continue
+		}
+		rx, ry := tx-ox, ty-oy
 		along := rx*dirX + ry*dirY
 		if along < 0 || along > arenaRange {
 			continue
@@ -260,7 +371,7 @@ func (s *arenaSim) hit(events []Event, h arenaHit) []Event {
 	target.Flags |= FlagDead
 	tp := &s.players[h.target]
 	tp.respawnAt = w.Tick + s.respawn
-	tp.in, tp.fire = Input{}, false
+	tp.queued, tp.fire = tp.queued[:0], false
 	shooter.Score++
 	return append(events,
 		Event{Kind: EventKill, Tick: w.Tick, Source: shooter.ID, Target: target.ID},

@@ -145,16 +145,27 @@ func TestArenaMovement(t *testing.T) {
 	s.Apply(1, Input{DX: 1, DY: 1}) // diagonal: normalized to speed 150
 	s.Step(nil)
 	a := s.World().Get(1)
-	d := math.Hypot(float64(a.X-500), float64(a.Y-500))
-	if math.Abs(d-150.0/30) > 1e-3 || a.X <= 500 || a.Y <= 500 {
-		t.Errorf("moved to (%v, %v), %v units; want 5 along the diagonal", a.X, a.Y, d)
+	// 5/sqrt(2) = 3.5355 along each axis, on the 1/16 grid: 3.5625.
+	if a.X != 503.5625 || a.Y != 503.5625 {
+		t.Errorf("moved to (%v, %v); want (503.5625, 503.5625): 5 units along the diagonal, quantized", a.X, a.Y)
 	}
-	s.Apply(2, Input{DX: -1})
+	s.Step(nil) // no input: no movement (the last one is not repeated)
+	if b := s.World().Get(1); b.X != a.X || b.Y != a.Y {
+		t.Errorf("moved without input to (%v, %v)", b.X, b.Y)
+	}
 	for range 30 {
+		s.Apply(2, Input{DX: -1})
 		s.Step(nil)
 	}
 	if b := s.World().Get(2); b.X != 0 || b.Y != 100 {
 		t.Errorf("player 2 at (%v, %v), want clamped to (0, 100)", b.X, b.Y)
+	}
+	for range 3 { // three inputs before one Step: three ticks of movement
+		s.Apply(2, Input{DX: 1})
+	}
+	s.Step(nil)
+	if b := s.World().Get(2); b.X != 15 {
+		t.Errorf("three inputs in one Step moved player 2 to x=%v, want 15", b.X)
 	}
 }
 

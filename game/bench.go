@@ -33,6 +33,8 @@ func benchMode() Mode {
 			}
 			return s, nil
 		},
+		// Bench bots wander, as the arena-8x32 clients do.
+		NewBrain: func(hz int, seed uint64) Brain { return NewWander(seed, hz) },
 	}
 }
 

@@ -11,6 +11,7 @@ package game
 import (
 	"errors"
 	"math"
+	"time"
 )
 
 // EntityID names an entity within one match. IDs start at 1 and stay within
@@ -56,11 +57,21 @@ const (
 	ButtonFire uint8 = 1 << 0
 )
 
-// Input is one player's command for a tick.
+// Input is one player's command for exactly one tick: Sim.Apply queues it
+// and the next Step applies it as that tick's movement (usercmd model), so
+// a client that replays its unacknowledged inputs through the mode's Move
+// gets the server's answer.
 type Input struct {
 	DX, DY  float32 // movement direction, each clamped to [-1, 1] by the rules
 	Aim     float32 // aim direction in radians, 0 = +x, counter-clockwise
 	Buttons uint8   // bit set of Button* values
+
+	// ViewTick and ViewFrac are the tick, plus ViewFrac/256 of a tick, at
+	// which the player saw the other entities when it made this input (its
+	// interpolation time). Shots are judged against where targets were
+	// then, within Config.MaxRewind. ViewTick 0 means now.
+	ViewTick Tick
+	ViewFrac uint8
 }
 
 // Clamped returns in with DX and DY clamped to [-1, 1] and NaN/Inf replaced
@@ -145,6 +156,11 @@ type Config struct {
 	// TimeLimitTicks ends the match after this many ticks. If zero, the
 	// mode's default is used; a negative value means no limit.
 	TimeLimitTicks int
+	// MaxRewind caps lag compensation: how far back a shot may be judged
+	// against the targets' past positions. If zero, 200 ms is used; a
+	// negative value turns lag compensation off (shots are judged against
+	// the present).
+	MaxRewind time.Duration
 }
 
 // Sim is a game's rules over its own world. All methods are called from the
@@ -156,7 +172,9 @@ type Sim interface {
 	Join(p PlayerID) (EntityID, error)
 	// Leave removes a player and its avatar.
 	Leave(p PlayerID)
-	// Apply records a player's input for the next Step.
+	// Apply queues one tick of a player's input for the next Step. Calling
+	// it n times before a Step applies n ticks of movement in that Step, in
+	// order; not calling it means the player does not move that tick.
 	Apply(p PlayerID, in Input)
 	// Step advances one tick and appends what happened to events.
 	Step(events []Event) []Event
@@ -164,13 +182,26 @@ type Sim interface {
 	Result() (Result, bool)
 }
 
-// Mode is a game that can be played.
+// Mode is a game that can be played: everything the rest of Rallypoint
+// needs to know about it (the lobby's queue bounds, the server's bots, the
+// clients' prediction) is defined here, in one place.
 type Mode struct {
 	Name       string
 	MinPlayers int // fewest players to start a match (bots count)
 	MaxPlayers int // most players in one match
 	New        func(Config) (Sim, error)
+	// NewBrain makes a server-side bot (bot fill, steering a disconnected
+	// player) for a match ticking at hz, deterministic from seed.
+	NewBrain func(hz int, seed uint64) Brain
+	// Move, if not nil, is the exact movement step an avatar takes for one
+	// Input, which clients use to predict their own avatar; nil means the
+	// mode's avatars cannot be predicted.
+	Move MoveFunc
 }
+
+// MoveFunc moves an avatar at (x, y) by one tick of in, in a world of
+// width x height ticking at hz, and returns the new position.
+type MoveFunc func(x, y float32, in Input, hz int, width, height float32) (float32, float32)
 
 // Brain decides a player's input from what that player can see. Server-side
 // bots (bot fill, steering a disconnected player) and headless clients share

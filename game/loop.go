@@ -31,9 +31,10 @@ func (e *PanicError) Error() string { return fmt.Sprintf("%v: %v", ErrPanic, e.V
 func (e *PanicError) Unwrap() error { return ErrPanic }
 
 const (
-	defaultMaxCatchUp = 4
-	defaultInputQueue = 16
-	execQueue         = 64
+	defaultMaxCatchUp  = 4
+	defaultInputQueue  = 16
+	defaultInputBuffer = 3
+	execQueue          = 64
 )
 
 // LoopConfig configures a Loop. The zero value of each field means its
@@ -47,9 +48,17 @@ type LoopConfig struct {
 	// before the remaining overdue ticks are dropped. If zero, 4 is used; a
 	// negative value means none (every overdue tick is dropped).
 	MaxCatchUp int
-	// InputQueue is the most inputs one player may have pending between
-	// ticks; Push refuses more. If zero, 16 is used.
+	// InputQueue is the most inputs one player may have waiting (pushed
+	// but not yet applied); Push refuses more. If zero, 16 is used.
 	InputQueue int
+	// InputBuffer is the most inputs one player may keep waiting after a
+	// tick. Each tick applies a player's oldest waiting input, then, while
+	// more than InputBuffer are still waiting, the next ones too (each one
+	// more tick of movement), so a client whose inputs bunch up over the
+	// network is absorbed without losing any, and one whose clock runs
+	// fast gains no more than InputBuffer ticks of delay. If zero, 3 is
+	// used; it must not exceed InputQueue.
+	InputBuffer int
 	// Observe, if not nil, is called on the loop goroutine after each tick
 	// with its timing. It must not block.
 	Observe func(TickTiming)
@@ -69,8 +78,10 @@ type LoopStats struct {
 	Ticks          atomic.Uint64 // ticks run
 	DroppedTicks   atomic.Uint64 // overdue ticks skipped after stalls
 	InputsApplied  atomic.Uint64 // inputs passed to Sim.Apply
-	InputsStale    atomic.Uint64 // inputs dropped: seq not above the last applied
+	InputsStale    atomic.Uint64 // inputs dropped: seq not above the last accepted
 	InputsOverflow atomic.Uint64 // inputs refused by Push: queue full
+	InputsCaughtUp atomic.Uint64 // inputs applied as a second or later one in a tick
+	InputsStarved  atomic.Uint64 // ticks a player with inputs before had none waiting
 
 	LastTickNanos atomic.Int64 // Duration of the last tick
 	MaxTickNanos  atomic.Int64 // longest Duration so far
@@ -116,6 +127,7 @@ type Loop struct {
 	hz         int
 	maxCatchUp int
 	queueCap   int
+	bufferCap  int
 	exec       chan *execReq
 	done       chan struct{} // closed when Run returns
 
@@ -124,15 +136,26 @@ type Loop struct {
 
 	mu      sync.Mutex
 	inbox   []pendingInput   // guarded by mu
-	pending map[PlayerID]int // guarded by mu; len(inbox) by player
+	pending map[PlayerID]int // guarded by mu; inputs waiting (inbox and buffers) by player
 	stopped bool             // guarded by mu; Run has returned
 
 	// owned by the loop goroutine
 	start   time.Time
 	batch   []pendingInput // the drained inbox; swapped with inbox each tick
+	buffers map[PlayerID]*inputBuffer
+	players []PlayerID // scratch: players with a buffer, sorted, every tick
+	gone    []PlayerID // scratch: one entry per input applied or dropped this tick
 	lastSeq map[PlayerID]uint32
 	events  []Event // reused every tick
 	ticks   Tick
+}
+
+// inputBuffer is one player's accepted inputs, oldest first, with seqs
+// ascending; the loop applies them one per tick.
+type inputBuffer struct {
+	waiting  []pendingInput
+	accepted uint32 // the highest seq accepted (applied or waiting)
+	fed      bool   // the player has sent an input since joining
 }
 
 // NewLoop returns a loop for sim. onTick, if not nil, is called on the loop
@@ -171,6 +194,13 @@ func NewLoop(sim Sim, cfg LoopConfig, onTick func(events []Event)) (*Loop, error
 	case queueCap < 0:
 		return nil, fmt.Errorf("%w: loop: InputQueue %d", ErrBadConfig, queueCap)
 	}
+	bufferCap := cfg.InputBuffer
+	switch {
+	case bufferCap == 0:
+		bufferCap = min(defaultInputBuffer, queueCap)
+	case bufferCap < 0 || bufferCap > queueCap:
+		return nil, fmt.Errorf("%w: loop: InputBuffer %d not in [1, InputQueue %d]", ErrBadConfig, bufferCap, queueCap)
+	}
 	return &Loop{
 		sim:        sim,
 		onTick:     onTick,
@@ -178,9 +208,11 @@ func NewLoop(sim Sim, cfg LoopConfig, onTick func(events []Event)) (*Loop, error
 		hz:         hz,
 		maxCatchUp: maxCatchUp,
 		queueCap:   queueCap,
+		bufferCap:  bufferCap,
 		exec:       make(chan *execReq, execQueue),
 		done:       make(chan struct{}),
 		pending:    make(map[PlayerID]int),
+		buffers:    make(map[PlayerID]*inputBuffer),
 		lastSeq:    make(map[PlayerID]uint32),
 	}, nil
 }
@@ -196,21 +228,58 @@ func (l *Loop) Sim() Sim { return l.sim }
 // it only on the loop goroutine.
 func (l *Loop) LastSeq(p PlayerID) uint32 { return l.lastSeq[p] }
 
+// LastAccepted returns the highest sequence number among p's inputs that
+// were applied or are waiting to be (pushed inputs included), or 0: a
+// client resuming after a drop numbers its next input one above it. Call
+// it only on the loop goroutine.
+func (l *Loop) LastAccepted(p PlayerID) uint32 {
+	seq := l.lastSeq[p]
+	if b := l.buffers[p]; b != nil {
+		seq = max(seq, b.accepted)
+	}
+	l.mu.Lock()
+	for _, pi := range l.inbox {
+		if pi.player == p {
+			seq = max(seq, pi.seq)
+		}
+	}
+	l.mu.Unlock()
+	return seq
+}
+
 // SetLastSeq records seq as p's last applied input, so inputs numbered seq
 // or below are dropped as stale; use it when a player joins or resumes.
 // Call it only on the loop goroutine.
-func (l *Loop) SetLastSeq(p PlayerID, seq uint32) { l.lastSeq[p] = seq }
+func (l *Loop) SetLastSeq(p PlayerID, seq uint32) {
+	l.lastSeq[p] = seq
+	if b := l.buffers[p]; b != nil {
+		b.accepted = max(b.accepted, seq)
+	}
+}
 
-// ForgetPlayer drops what the loop remembers about p. Call it only on the
-// loop goroutine, after the player left.
-func (l *Loop) ForgetPlayer(p PlayerID) { delete(l.lastSeq, p) }
+// ForgetPlayer drops what the loop remembers about p, inputs still waiting
+// included. Call it only on the loop goroutine, after the player left.
+func (l *Loop) ForgetPlayer(p PlayerID) {
+	delete(l.lastSeq, p)
+	if b := l.buffers[p]; b != nil {
+		delete(l.buffers, p)
+		l.mu.Lock()
+		l.pending[p] -= len(b.waiting)
+		if l.pending[p] <= 0 {
+			delete(l.pending, p)
+		}
+		l.mu.Unlock()
+	}
+}
 
-// Push queues p's input numbered seq for the next tick. Sequence numbers
-// start at 1 and increase per input; an input whose seq is not above the
-// last applied one is dropped at the tick (InputsStale). Push is safe from
-// any goroutine and never blocks. It returns false, counting
-// InputsOverflow, when p already has InputQueue inputs pending, and false
-// without counting once Run has returned.
+// Push queues p's input numbered seq: one tick of input, applied at the
+// first tick that finds it the oldest of p's waiting inputs (see
+// LoopConfig.InputBuffer). Sequence numbers start at 1 and increase per
+// input; an input whose seq is not above the last accepted one is dropped
+// at the tick (InputsStale). Push is safe from any goroutine and never
+// blocks. It returns false, counting InputsOverflow, when p already has
+// InputQueue inputs waiting, and false without counting once Run has
+// returned.
 func (l *Loop) Push(p PlayerID, seq uint32, in Input) bool {
 	l.mu.Lock()
 	if l.stopped {
@@ -421,33 +490,82 @@ func (l *Loop) tick(due time.Time, dropped int) (Result, bool) {
 	return res, over
 }
 
-// applyInputs drains the inbox and applies it in (player, seq) order,
-// dropping inputs that are not newer than the player's last applied one.
-// The inbox and batch buffers swap, so steady state allocates nothing.
+// applyInputs moves the inbox into the players' buffers (dropping inputs
+// not newer than the last accepted), then applies each player's oldest
+// waiting input, and more while over InputBuffer are waiting, in player
+// order. The inbox and batch buffers swap, so steady state allocates
+// nothing.
 func (l *Loop) applyInputs() {
 	l.mu.Lock()
 	l.inbox, l.batch = l.batch[:0], l.inbox
-	clear(l.pending)
 	l.mu.Unlock()
-	if len(l.batch) == 0 {
-		return
-	}
-	slices.SortStableFunc(l.batch, func(a, b pendingInput) int {
-		if c := cmp.Compare(a.player, b.player); c != 0 {
-			return c
+
+	var stale uint64
+	if len(l.batch) > 0 {
+		slices.SortStableFunc(l.batch, func(a, b pendingInput) int {
+			if c := cmp.Compare(a.player, b.player); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.seq, b.seq)
+		})
+		for _, pi := range l.batch {
+			b := l.buffers[pi.player]
+			if b == nil {
+				b = &inputBuffer{accepted: l.lastSeq[pi.player], waiting: make([]pendingInput, 0, l.queueCap)}
+				l.buffers[pi.player] = b
+			}
+			if pi.seq <= b.accepted {
+				stale++
+				l.gone = append(l.gone, pi.player)
+				continue
+			}
+			b.accepted = pi.seq
+			b.waiting = append(b.waiting, pi)
 		}
-		return cmp.Compare(a.seq, b.seq)
-	})
-	var applied, stale uint64
-	for _, pi := range l.batch {
-		if pi.seq <= l.lastSeq[pi.player] {
-			stale++
+	}
+	l.players = l.players[:0]
+	for p := range l.buffers {
+		l.players = append(l.players, p)
+	}
+	slices.Sort(l.players)
+	var applied, caughtUp, starved uint64
+	for _, p := range l.players {
+		b := l.buffers[p]
+		if len(b.waiting) == 0 {
+			if b.fed {
+				starved++
+			}
 			continue
 		}
-		l.sim.Apply(pi.player, pi.in)
-		l.lastSeq[pi.player] = pi.seq
-		applied++
+		b.fed = true
+		n := 1 + max(0, len(b.waiting)-1-l.bufferCap)
+		for _, pi := range b.waiting[:n] {
+			l.sim.Apply(pi.player, pi.in)
+			l.lastSeq[pi.player] = pi.seq
+			l.gone = append(l.gone, pi.player)
+		}
+		b.waiting = b.waiting[:copy(b.waiting, b.waiting[n:])]
+		applied += uint64(n)
+		caughtUp += uint64(n - 1)
 	}
-	l.stats.InputsApplied.Add(applied)
-	l.stats.InputsStale.Add(stale)
+	l.finishBatch(stale, applied, caughtUp, starved)
+}
+
+// finishBatch settles the waiting counts Push checks and the counters.
+func (l *Loop) finishBatch(stale, applied, caughtUp, starved uint64) {
+	if len(l.gone) > 0 {
+		l.mu.Lock()
+		for _, p := range l.gone {
+			if l.pending[p]--; l.pending[p] <= 0 {
+				delete(l.pending, p)
+			}
+		}
+		l.mu.Unlock()
+		l.gone = l.gone[:0]
+	}
+	st := &l.stats
+	st.InputsApplied.Add(applied)
+	st.InputsStale.Add(stale)
+	st.InputsCaughtUp.Add(caughtUp)
+	st.InputsStarved.Add(starved)
 }

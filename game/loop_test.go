@@ -226,20 +226,25 @@ func TestLoopInputs(t *testing.T) {
 		if err := <-errc; err != nil {
 			t.Fatal(err)
 		}
+		// One input per player per tick, oldest first; player 2 had five
+		// waiting at tick 1, over the buffer of 3, so it caught up by one.
 		want := []applied{
-			{1, 1, 1}, {1, 1, 2},
-			{1, 2, 1}, {1, 2, 2}, {1, 2, 3}, {1, 2, 4}, {1, 2, 5},
-			{2, 2, 6}, {2, 3, 11},
+			{1, 1, 1},
+			{1, 2, 1}, {1, 2, 2},
+			{2, 1, 2},
+			{2, 2, 3},
+			{2, 3, 11},
 		}
 		if !slices.Equal(sim.applied, want) {
 			t.Errorf("applied %v\nwant    %v", sim.applied, want)
 		}
-		if lastSeq2 != 6 {
-			t.Errorf("LastSeq(2) = %d, want 6", lastSeq2)
+		if lastSeq2 != 3 {
+			t.Errorf("LastSeq(2) = %d, want 3", lastSeq2)
 		}
 		st := l.Stats()
-		// stale: seq 0, the second 2, then 5, 4 and 10 in tick 2.
-		if st.InputsApplied.Load() != 9 || st.InputsStale.Load() != 5 || st.InputsOverflow.Load() != 0 {
+		// stale: seq 0, the second 2, then 5, 4 (already waiting) and 10
+		// (SetLastSeq) in tick 2.
+		if st.InputsApplied.Load() != 6 || st.InputsStale.Load() != 5 || st.InputsOverflow.Load() != 0 || st.InputsCaughtUp.Load() != 1 {
 			t.Errorf("applied %d stale %d overflow %d", st.InputsApplied.Load(), st.InputsStale.Load(), st.InputsOverflow.Load())
 		}
 		if l.Push(1, 100, seqIn(100)) {
@@ -255,7 +260,7 @@ func TestLoopOverflow(t *testing.T) {
 		var l *game.Loop
 		var afterTick []bool
 		l = newLoop(t, sim, game.LoopConfig{InputQueue: 4}, func([]game.Event) {
-			if sim.w.Tick == 1 { // the queue drained: room again
+			if sim.w.Tick == 1 { // one input applied: room for one more
 				for seq := uint32(7); seq <= 11; seq++ {
 					afterTick = append(afterTick, l.Push(1, seq, seqIn(seq)))
 				}
@@ -274,12 +279,57 @@ func TestLoopOverflow(t *testing.T) {
 		if _, err := l.Run(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		if want := []bool{true, true, true, true, false}; !slices.Equal(afterTick, want) {
+		if want := []bool{true, false, false, false, false}; !slices.Equal(afterTick, want) {
 			t.Errorf("Push after a tick = %v, want %v", afterTick, want)
 		}
 		st := l.Stats()
-		if st.InputsOverflow.Load() != 3 || st.InputsApplied.Load() != 12 {
-			t.Errorf("overflow %d applied %d, want 3 12", st.InputsOverflow.Load(), st.InputsApplied.Load())
+		if st.InputsOverflow.Load() != 6 || st.InputsApplied.Load() != 4 {
+			t.Errorf("overflow %d applied %d, want 6 4", st.InputsOverflow.Load(), st.InputsApplied.Load())
+		}
+	})
+}
+
+// TestLoopInputBuffer: each input is one tick; bunched inputs wait in the
+// buffer and are applied one per tick, a buffer over InputBuffer catches up
+// by applying more in one tick, an empty buffer applies nothing (counted
+// as starved), and LastAccepted counts waiting and pushed inputs.
+func TestLoopInputBuffer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sim := newScriptSim(30)
+		sim.endAt = 8
+		var l *game.Loop
+		var accepted []uint32
+		l = newLoop(t, sim, game.LoopConfig{InputBuffer: 2}, func([]game.Event) {
+			switch sim.w.Tick {
+			case 1: // a burst of three arrives together
+				for seq := uint32(2); seq <= 4; seq++ {
+					l.Push(1, seq, seqIn(seq))
+				}
+			case 4: // five at once: over the buffer of 2
+				for seq := uint32(5); seq <= 9; seq++ {
+					l.Push(1, seq, seqIn(seq))
+				}
+			}
+			accepted = append(accepted, l.LastAccepted(1))
+		})
+		l.Push(1, 1, seqIn(1))
+		if _, err := l.Run(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		want := []applied{
+			{1, 1, 1}, {2, 1, 2}, {3, 1, 3}, {4, 1, 4},
+			{5, 1, 5}, {5, 1, 6}, {5, 1, 7}, // 5 waiting: apply 3, keep 2
+			{6, 1, 8}, {7, 1, 9}, // then one a tick; tick 8 has none
+		}
+		if !slices.Equal(sim.applied, want) {
+			t.Errorf("applied %v\nwant    %v", sim.applied, want)
+		}
+		if want := []uint32{4, 4, 4, 9, 9, 9, 9, 9}; !slices.Equal(accepted, want) {
+			t.Errorf("LastAccepted after each tick %v, want %v", accepted, want)
+		}
+		st := l.Stats()
+		if st.InputsCaughtUp.Load() != 2 || st.InputsStarved.Load() != 1 || st.InputsApplied.Load() != 9 {
+			t.Errorf("caught up %d starved %d applied %d, want 2 1 9", st.InputsCaughtUp.Load(), st.InputsStarved.Load(), st.InputsApplied.Load())
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"time"
 )
 
 // Names of the modes that ship with Rallypoint.
@@ -47,8 +48,12 @@ type settings struct {
 	hz             int
 	maxPlayers     int
 	width, height  float32
-	timeLimitTicks int // 0 means no limit
+	timeLimitTicks int           // 0 means no limit
+	maxRewind      time.Duration // 0 means lag compensation is off
 }
+
+// defaultMaxRewind caps lag compensation when Config.MaxRewind is zero.
+const defaultMaxRewind = 200 * time.Millisecond
 
 func (d modeDefaults) apply(name string, c Config) (settings, error) {
 	s := settings{seed: c.Seed, hz: c.Hz, maxPlayers: c.MaxPlayers, width: c.Width, height: c.Height}
@@ -72,6 +77,12 @@ func (d modeDefaults) apply(name string, c Config) (settings, error) {
 	}
 	if !validSize(s.width) || !validSize(s.height) {
 		return settings{}, fmt.Errorf("%w: %s: world size %gx%g", ErrBadConfig, name, c.Width, c.Height)
+	}
+	switch {
+	case c.MaxRewind == 0:
+		s.maxRewind = defaultMaxRewind
+	case c.MaxRewind > 0:
+		s.maxRewind = c.MaxRewind
 	}
 	switch {
 	case c.TimeLimitTicks == 0 && d.timeLimitTicks != nil:

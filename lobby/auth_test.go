@@ -188,7 +188,7 @@ func TestConfigValidation(t *testing.T) {
 	if err := l.Shutdown(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if l.cfg.SessionTTL != 15*time.Minute || l.cfg.TicketTTL != 2*time.Minute || l.cfg.Modes["arena"] != (ModeRules{2, 8}) {
+	if l.cfg.SessionTTL != 15*time.Minute || l.cfg.TicketTTL != 2*time.Minute || l.cfg.Modes["arena"] != (ModeRules{2, 16}) || l.cfg.Modes["bench"] != (ModeRules{1, 8}) {
 		t.Errorf("defaults %+v", l.cfg)
 	}
 }

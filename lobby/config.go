@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/rallypoint/rallypoint/game"
 )
 
 // Config configures a [Lobby]. The zero value is a working lobby with an
@@ -45,8 +47,8 @@ type Config struct {
 	// SeatReleased/MatchEnded regardless. If zero, 30 seconds is used.
 	ReconnectGrace time.Duration
 
-	// Modes are the queues. If nil, {"arena": {2, 8}, "bench": {1, 8}} is
-	// used.
+	// Modes are the queues. If nil, every mode in game.Modes() is a queue,
+	// with that mode's player bounds (arena: 2 to 16, bench: 1 to 8).
 	Modes map[string]ModeRules
 	// DefaultRating is the rating of a ticket that gives none. If zero, 1500
 	// is used.
@@ -159,7 +161,10 @@ func (cfg Config) withDefaults() (Config, error) {
 	def(&cfg.SocketTokenTTL, 2*time.Minute)
 	def(&cfg.ReconnectGrace, 30*time.Second)
 	if cfg.Modes == nil {
-		cfg.Modes = map[string]ModeRules{"arena": {MinPlayers: 2, MaxPlayers: 8}, "bench": {MinPlayers: 1, MaxPlayers: 8}}
+		cfg.Modes = make(map[string]ModeRules)
+		for _, m := range game.Modes() {
+			cfg.Modes[m.Name] = ModeRules{MinPlayers: m.MinPlayers, MaxPlayers: m.MaxPlayers}
+		}
 	}
 	if cfg.DefaultRating == 0 {
 		cfg.DefaultRating = 1500

@@ -98,9 +98,9 @@ type Config struct {
 	// MessageBurst is the burst allowed over MessageRate. If zero, 120.
 	MessageBurst int
 	// NewBrain makes the brain of a server-side bot in a match of the given
-	// mode and tick rate (bot fill, and
-	// disconnected players when SteerDisconnected is set). If nil, matches
-	// cannot have bots.
+	// mode and tick rate (bot fill, and disconnected players when
+	// SteerDisconnected is set). If nil, the mode's own game.Mode.NewBrain
+	// is used; a mode without one cannot have bots.
 	NewBrain func(mode string, hz int, seed uint64) game.Brain
 	// SteerDisconnected lets a brain steer a dropped player's entity during
 	// the grace period instead of leaving it idle.

@@ -41,6 +41,7 @@ type conn struct {
 	// owned by the read goroutine (gws calls OnMessage and OnClose on it)
 	room      *room
 	player    game.PlayerID
+	version   uint32 // the protocol version of the client's Hello
 	limiter   *rate.Limiter
 	handshake *time.Timer
 
@@ -246,6 +247,7 @@ func (c *conn) onHello(b []byte) {
 			hello.Version, wire.MinProtocolVersion, wire.ProtocolVersion))
 		return
 	}
+	c.version = hello.Version
 	ctx, cancel := context.WithTimeout(c.srv.ctx, c.srv.cfg.HandshakeTimeout)
 	defer cancel()
 	grant, err := c.srv.cfg.Auth.Authenticate(ctx, hello.Token)
@@ -317,7 +319,8 @@ func (c *conn) onGame(b []byte, now int64) {
 			c.lag.Store(0)
 		}
 		c.srv.stats.InputsIn.Add(1)
-		c.room.loop.Push(c.player, in.Seq, game.Input{DX: in.DX, DY: in.DY, Aim: in.Aim, Buttons: in.Buttons})
+		c.room.loop.Push(c.player, in.Seq, game.Input{DX: in.DX, DY: in.DY, Aim: in.Aim, Buttons: in.Buttons,
+			ViewTick: game.Tick(in.ViewTick), ViewFrac: in.ViewFrac})
 	case wire.MsgPing:
 		p, err := wire.DecodePing(b)
 		if err != nil {

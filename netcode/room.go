@@ -123,7 +123,7 @@ func newRoom(s *Server, spec MatchSpec, mode game.Mode) (*room, error) {
 		r.hadHumans = true
 	}
 	for i := 0; i < spec.Bots; i++ {
-		if s.cfg.NewBrain == nil {
+		if s.brain(mode) == nil {
 			return nil, ErrNoBrain
 		}
 		p := FirstBotPlayer + game.PlayerID(i)
@@ -131,7 +131,7 @@ func newRoom(s *Server, spec MatchSpec, mode game.Mode) (*room, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.addSeat(&seat{player: p, entity: eid, joined: true, bot: s.cfg.NewBrain(mode.Name, hz, spec.Seed+uint64(i)+1)})
+		r.addSeat(&seat{player: p, entity: eid, joined: true, bot: s.brain(mode)(hz, spec.Seed+uint64(i)+1)})
 	}
 	r.ctx, r.cancel = context.WithCancel(s.ctx)
 	r.publish("running")
@@ -283,14 +283,14 @@ func (r *room) attachOnLoop(c *conn, g Grant) error {
 	c.ack.Store(0)
 	w := r.sim.World()
 	welcome := wire.Welcome{
-		Version:  wire.ProtocolVersion,
+		Version:  c.version,
 		Player:   uint32(g.Player),
 		Entity:   uint32(s.entity),
 		Match:    r.id,
 		Mode:     r.mode.Name,
 		Hz:       uint16(r.hz),
 		Tick:     uint32(w.Tick),
-		LastSeq:  r.loop.LastSeq(g.Player),
+		LastSeq:  r.loop.LastAccepted(g.Player),
 		Resumed:  resumed,
 		Width:    w.Width,
 		Height:   w.Height,
@@ -314,9 +314,9 @@ func (r *room) detach(c *conn) {
 		s.conn, s.since = nil, time.Now()
 		if s.joined {
 			r.sim.Apply(s.player, game.Input{}) // idle until back (or steered)
-			if r.srv.cfg.SteerDisconnected && r.srv.cfg.NewBrain != nil && s.steer == nil {
-				s.steer = r.srv.cfg.NewBrain(r.mode.Name, r.hz, uint64(s.player))
-			}
+		}
+		if newBrain := r.srv.brain(r.mode); s.joined && r.srv.cfg.SteerDisconnected && newBrain != nil && s.steer == nil {
+			s.steer = newBrain(r.hz, uint64(s.player))
 		}
 	})
 }
@@ -535,4 +535,13 @@ func (r *room) Info() MatchInfo {
 	info.DroppedTicks = st.DroppedTicks.Load()
 	info.Players = append([]game.PlayerID(nil), info.Players...)
 	return info
+}
+
+// brain returns how server-side bots of mode are made: Config.NewBrain if
+// set, else the mode's own, or nil if there is neither.
+func (s *Server) brain(mode game.Mode) func(hz int, seed uint64) game.Brain {
+	if nb := s.cfg.NewBrain; nb != nil {
+		return func(hz int, seed uint64) game.Brain { return nb(mode.Name, hz, seed) }
+	}
+	return mode.NewBrain
 }

@@ -12,7 +12,6 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/rallypoint/rallypoint/bots"
 	"github.com/rallypoint/rallypoint/internal/app"
 	"github.com/rallypoint/rallypoint/internal/testkit"
 )
@@ -21,7 +20,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func newServer(t *testing.T) string {
 	t.Helper()
-	_, hs := testkit.Serve(t, app.Config{Lobby: testkit.QuickLobby(), NewBrain: bots.ServerBrain})
+	_, hs := testkit.Serve(t, app.Config{Lobby: testkit.QuickLobby()})
 	return hs.URL
 }
 

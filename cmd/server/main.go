@@ -25,7 +25,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/time/rate"
 
-	"github.com/rallypoint/rallypoint/bots"
+	"github.com/rallypoint/rallypoint/game"
 	"github.com/rallypoint/rallypoint/internal/app"
 	"github.com/rallypoint/rallypoint/lobby"
 	"github.com/rallypoint/rallypoint/netcode"
@@ -62,6 +62,8 @@ func run(ctx context.Context, args []string, ready func(addr string)) error {
 	interest := fs.Float64("interest", 300, "area-of-interest radius in world units (0: every client sees the whole world)")
 	grace := fs.Duration("grace", 30*time.Second, "how long a dropped player's seat is held")
 	botFill := fs.Duration("bot-fill", 5*time.Second, "wait before open seats are filled with bots (negative: never)")
+	maxRewind := fs.Duration("max-rewind", 200*time.Millisecond, "lag compensation: how far back a shot is judged against where targets were (0: off)")
+	matchTime := fs.Duration("match-time", 0, "arena match time limit (0: the mode's default, 3m)")
 	origins := fs.String("origins", "", "comma-separated CORS allowlist, e.g. http://localhost:5173")
 	publicWS := fs.String("public-ws-url", "", "game socket URL handed to clients (default: derived from each request)")
 	rateLimit := fs.Float64("rate-limit", 5, "lobby requests per second per client address (auth, tickets, tokens)")
@@ -115,6 +117,7 @@ func run(ctx context.Context, args []string, ready func(addr string)) error {
 			return err
 		}
 	}
+	games := gameConfigs(*hz, *maxRewind, *matchTime)
 	a, err := app.New(app.Config{
 		Lobby: lobby.Config{
 			DataDir:        *dataDir,
@@ -125,8 +128,8 @@ func run(ctx context.Context, args []string, ready func(addr string)) error {
 			RateLimit:      rate.Limit(*rateLimit),
 			RateBurst:      *rateBurst,
 		},
-		Game:     netcode.Config{Hz: *hz, Interest: float32(*interest), Grace: *grace},
-		NewBrain: bots.ServerBrain,
+		Game:  netcode.Config{Hz: *hz, Interest: float32(*interest), Grace: *grace},
+		Games: games,
 	}, log)
 	if err != nil {
 		return err
@@ -171,4 +174,22 @@ func run(ctx context.Context, args []string, ready func(addr string)) error {
 		err = nil
 	}
 	return err
+}
+
+// gameConfigs turns the game flags into each mode's game.Config.
+func gameConfigs(hz int, maxRewind, matchTime time.Duration) map[string]game.Config {
+	gc := game.Config{MaxRewind: maxRewind}
+	if maxRewind <= 0 {
+		gc.MaxRewind = -1 // the flag's 0 means off; the config's 0 means default
+	}
+	games := make(map[string]game.Config)
+	for _, m := range game.Modes() {
+		games[m.Name] = gc
+	}
+	if matchTime > 0 {
+		arena := gc
+		arena.TimeLimitTicks = max(1, int(matchTime.Seconds()*float64(hz)))
+		games[game.ModeArena] = arena
+	}
+	return games
 }

@@ -68,3 +68,16 @@ func TestBadFlag(t *testing.T) {
 		t.Fatal("bad log level accepted")
 	}
 }
+
+// TestGameConfigs: -max-rewind 0 turns lag compensation off (the config's
+// zero would mean the default), -match-time shortens only the arena.
+func TestGameConfigs(t *testing.T) {
+	g := gameConfigs(30, 200*time.Millisecond, 0)
+	if g["arena"].MaxRewind != 200*time.Millisecond || g["arena"].TimeLimitTicks != 0 || g["bench"].MaxRewind != 200*time.Millisecond {
+		t.Errorf("defaults: %+v", g)
+	}
+	g = gameConfigs(20, 0, 90*time.Second)
+	if g["arena"].MaxRewind >= 0 || g["arena"].TimeLimitTicks != 1800 || g["bench"].TimeLimitTicks != 0 {
+		t.Errorf("-max-rewind 0 -match-time 90s at 20 Hz: %+v", g)
+	}
+}

@@ -23,7 +23,8 @@ var ErrUnknownType = errors.New("wire: unknown message type")
 // type included. Decoders accept more (and skip them) but never fewer.
 const (
 	nHello     = 3
-	nInput     = 7
+	nInputV1   = 7 // an Input from a version 1 client
+	nInput     = 9
 	nPing      = 2
 	nLeave     = 1
 	nWelcome   = 14
@@ -85,7 +86,8 @@ func AppendHello(dst []byte, m Hello) []byte {
 	return appendStr(dst, m.Token)
 }
 
-// AppendInput appends [2, seq, ack, dx, dy, aim, buttons]; dx, dy and aim
+// AppendInput appends [2, seq, ack, dx, dy, aim, buttons, viewTick,
+// viewFrac]; dx, dy and aim
 // are float32.
 func AppendInput(dst []byte, m Input) []byte {
 	dst = append(dst, 0x90|nInput, byte(MsgInput))
@@ -94,7 +96,9 @@ func AppendInput(dst []byte, m Input) []byte {
 	dst = appendFloat32(dst, m.DX)
 	dst = appendFloat32(dst, m.DY)
 	dst = appendFloat32(dst, m.Aim)
-	return appendUint(dst, uint64(m.Buttons))
+	dst = appendUint(dst, uint64(m.Buttons))
+	dst = appendUint(dst, uint64(m.ViewTick))
+	return appendUint(dst, uint64(m.ViewFrac))
 }
 
 // AppendPing appends [3, time].
@@ -364,13 +368,20 @@ func finite(f float32) float32 {
 	return f
 }
 
-// DecodeInput decodes [2, seq, ack, dx, dy, aim, buttons]. NaN and
+// DecodeInput decodes [2, seq, ack, dx, dy, aim, buttons, viewTick,
+// viewFrac], or the 7 elements of a version 1 Input (no view: judged at the
+// present). NaN and
 // infinite dx, dy or aim are replaced with 0; range clamping is the
 // game's job. It does not allocate unless it fails.
 func DecodeInput(b []byte) (Input, error) {
-	d := decode(b, MsgInput, nInput)
+	d := decode(b, MsgInput, nInputV1)
 	m := Input{Seq: d.u32(), Ack: d.u32(), DX: d.f32(), DY: d.f32(), Aim: d.f32(), Buttons: d.u8()}
-	if err := d.done(nInput); err != nil {
+	fields := nInputV1
+	if d.n >= nInput {
+		m.ViewTick, m.ViewFrac = d.u32(), d.u8()
+		fields = nInput
+	}
+	if err := d.done(fields); err != nil {
 		return Input{}, err
 	}
 	m.DX, m.DY, m.Aim = finite(m.DX), finite(m.DY), finite(m.Aim)

@@ -36,9 +36,9 @@ func sampleFrames() []frame {
 	for _, h := range []Hello{{}, {Version: 1, Token: "abc"}, {Version: math.MaxUint32, Token: long}, {Version: 200, Token: strings.Repeat("x", 40)}} {
 		add("Hello", h, AppendHello(nil, h), int64(1), int64(h.Version), h.Token)
 	}
-	for _, in := range []Input{{}, {Seq: 1, Ack: 2, DX: 1, DY: -1, Aim: 3.25, Buttons: 1},
-		{Seq: math.MaxUint32, Ack: 65536, DX: -0.5, DY: 0.125, Aim: -math.Pi, Buttons: 255}} {
-		add("Input", in, AppendInput(nil, in), int64(2), int64(in.Seq), int64(in.Ack), f32(in.DX), f32(in.DY), f32(in.Aim), int64(in.Buttons))
+	for _, in := range []Input{{}, {Seq: 1, Ack: 2, DX: 1, DY: -1, Aim: 3.25, Buttons: 1, ViewTick: 1, ViewFrac: 128},
+		{Seq: math.MaxUint32, Ack: 65536, DX: -0.5, DY: 0.125, Aim: -math.Pi, Buttons: 255, ViewTick: math.MaxUint32, ViewFrac: 255}} {
+		add("Input", in, AppendInput(nil, in), int64(2), int64(in.Seq), int64(in.Ack), f32(in.DX), f32(in.DY), f32(in.Aim), int64(in.Buttons), int64(in.ViewTick), int64(in.ViewFrac))
 	}
 	for _, p := range []Ping{{}, {Time: 123456789}} {
 		add("Ping", p, AppendPing(nil, p), int64(3), int64(p.Time))
@@ -292,7 +292,7 @@ func TestSmallestEncoding(t *testing.T) {
 	}
 	t.Run("float32", func(t *testing.T) {
 		got := AppendInput(nil, Input{DX: 1})
-		if want := []byte{0x97, 0x02, 0, 0, 0xca, 0x3f, 0x80, 0, 0, 0xca, 0, 0, 0, 0, 0xca, 0, 0, 0, 0, 0}; !bytes.Equal(got, want) {
+		if want := []byte{0x99, 0x02, 0, 0, 0xca, 0x3f, 0x80, 0, 0, 0xca, 0, 0, 0, 0, 0xca, 0, 0, 0, 0, 0, 0, 0}; !bytes.Equal(got, want) {
 			t.Fatalf("Input = % x, want % x", got, want)
 		}
 	})
@@ -357,10 +357,16 @@ func TestDecodeLenient(t *testing.T) {
 			Input{Seq: 1, Ack: 1}},
 		{"input big ints as floats", arr(fix(2), fix(1), fix(1), mpU64(1<<40), mpI64(-1<<40), mpU16(300), fix(0)),
 			Input{Seq: 1, Ack: 1, DX: 1 << 40, DY: -1 << 40, Aim: 300}},
-		{"input extra elements", arr(fix(2), fix(1), fix(2), fix(0), fix(0), fix(0), fix(0),
+		{"input version 1 (7 elements)", arr(fix(2), fix(1), fix(2), fix(0), fix(0), fix(0), fix(1)),
+			Input{Seq: 1, Ack: 2, Buttons: 1}},
+		{"input version 1 and one extra", arr(fix(2), fix(1), fix(2), fix(0), fix(0), fix(0), fix(1), str("x")),
+			Input{Seq: 1, Ack: 2, Buttons: 1}},
+		{"input view", arr(fix(2), fix(1), fix(2), fix(0), fix(0), fix(0), fix(0), mpU32(70000), mpU8(200)),
+			Input{Seq: 1, Ack: 2, ViewTick: 70000, ViewFrac: 200}},
+		{"input extra elements", arr(fix(2), fix(1), fix(2), fix(0), fix(0), fix(0), fix(0), fix(9), fix(1),
 			str("future"), []byte{0xc0}, arr(arr(arr(fix(1))), []byte{0x81, 0x01, 0x02}), []byte{0xd4, 1, 2}, []byte{0xc7, 2, 5, 1, 2},
 			mpF64(1), mpI64(-1), []byte{0xc4, 1, 9}, []byte{0xde, 0, 1, 0xa1, 'k', 0xc3}),
-			Input{Seq: 1, Ack: 2}},
+			Input{Seq: 1, Ack: 2, ViewTick: 9, ViewFrac: 1}},
 		{"input type as uint8", arr(mpU8(2), fix(1), fix(2), fix(0), fix(0), fix(0), fix(0)), Input{Seq: 1, Ack: 2}},
 		{"hello array16 and str8", append([]byte{0xdc, 0, 3, 1, 1, 0xd9, 3}, "tok"...), Hello{Version: 1, Token: "tok"}},
 		{"hello str32", append([]byte{0x93, 1, 0xce, 0, 1, 0, 0, 0xdb, 0, 0, 0, 1}, 'x'), Hello{Version: 65536, Token: "x"}},

@@ -76,14 +76,14 @@ func docFrames() []docFrame {
 	var fs []docFrame
 	add := func(name string, b []byte, msg any) { fs = append(fs, docFrame{name, b, msg}) }
 
-	hello := wire.Hello{Version: 1, Token: exToken}
+	hello := wire.Hello{Version: 2, Token: exToken}
 	add("hello", wire.AppendHello(nil, hello), hello)
-	welcome := wire.Welcome{Version: 1, Player: exPlayer, Entity: exEntity, Match: exMatch, Mode: "arena", Hz: 30,
+	welcome := wire.Welcome{Version: 2, Player: exPlayer, Entity: exEntity, Match: exMatch, Mode: "arena", Hz: 30,
 		Tick: exWelcomeAt, LastSeq: 0, Resumed: false, Width: 1000, Height: 1000, Interest: 300, PosScale: wire.PosScale}
 	add("welcome", wire.AppendWelcome(nil, welcome), welcome)
 	key := wire.Snapshot{Tick: exKeyTick, Base: 0, AckSeq: 0, Ops: wire.AppendDiff(nil, nil, exKeyWorld())}
 	add("keyframe", wire.AppendSnapshot(nil, key), key)
-	input := wire.Input{Seq: 1, Ack: exKeyTick, DX: 1, DY: 0, Aim: -0.68, Buttons: 1}
+	input := wire.Input{Seq: 1, Ack: exKeyTick, DX: 1, DY: 0, Aim: -0.68, Buttons: 1, ViewTick: exKeyTick - 3, ViewFrac: 128}
 	add("input", wire.AppendInput(nil, input), input)
 	delta := wire.Snapshot{Tick: exDeltaTick, Base: exKeyTick, AckSeq: 1, Ops: wire.AppendDiff(nil, exKeyWorld(), exDeltaWorld())}
 	add("delta", wire.AppendSnapshot(nil, delta), delta)
@@ -111,7 +111,7 @@ func docFrames() []docFrame {
 	replaced := wire.Error{Code: wire.CodeReplaced, Message: "replaced by a newer connection for this player"}
 	add("error-replaced", wire.AppendError(nil, replaced), replaced)
 	badVersion := wire.Error{Code: wire.CodeBadVersion, Message: fmt.Sprintf("unsupported protocol version %d; this server speaks %d to %d",
-		2, wire.MinProtocolVersion, wire.ProtocolVersion)}
+		3, wire.MinProtocolVersion, wire.ProtocolVersion)}
 	add("error-version", wire.AppendError(nil, badVersion), badVersion)
 	resumed := welcome
 	resumed.Tick, resumed.LastSeq, resumed.Resumed = exResumeTick, exResumeSeq, true

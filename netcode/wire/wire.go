@@ -10,7 +10,7 @@
 //	  |--- Hello{version, token} ------------>|  first message, within the handshake deadline
 //	  |<-- Welcome{player, entity, ...} ------|  or Error + close (bad token, bad version)
 //	  |<-- Snapshot{tick, base=0, ops} -------|  keyframe: full state of what the client sees
-//	  |--- Input{seq, ack, dx, dy, ...} ----->|  at the client's rate, seq +1 each
+//	  |--- Input{seq, ack, dx, dy, ...} ----->|  one per tick, seq +1 each; each is one tick of movement
 //	  |<-- Snapshot{tick, base=tick-1, ops} --|  every tick: only what changed
 //	  |<-- Event{...} ------------------------|  reliable game events
 //	  |--- Ping{time} / <-- Pong{time, tick} -|  round-trip time
@@ -24,8 +24,10 @@
 // peer declared without checking it against a small cap first.
 package wire
 
-// ProtocolVersion is the version this package speaks.
-const ProtocolVersion = 1
+// ProtocolVersion is the version this package speaks. Version 2 added the
+// view (viewTick, viewFrac) to Input for lag compensation; the input model
+// (one Input is one tick of movement) is the same for both.
+const ProtocolVersion = 2
 
 // MinProtocolVersion is the oldest version a server built from this package
 // accepts.
@@ -58,7 +60,7 @@ type MsgType uint8
 // Client to server messages.
 const (
 	MsgHello MsgType = 1 // [1, version, token]
-	MsgInput MsgType = 2 // [2, seq, ack, dx, dy, aim, buttons]
+	MsgInput MsgType = 2 // [2, seq, ack, dx, dy, aim, buttons, viewTick, viewFrac]
 	MsgPing  MsgType = 3 // [3, time]
 	MsgLeave MsgType = 4 // [4]
 )
@@ -79,13 +81,22 @@ type Hello struct {
 	Token   string // join token from the lobby; at most MaxTokenLen bytes
 }
 
-// Input is one client input frame.
+// Input is one client input frame: exactly one tick of the player's
+// movement. Clients send one per tick.
 type Input struct {
 	Seq     uint32  // starts at Welcome.LastSeq+1 and grows by one per frame
 	Ack     uint32  // tick of the last snapshot the client applied (0: none)
 	DX, DY  float32 // movement direction, each in [-1, 1] (clamped by the server)
 	Aim     float32 // aim direction in radians
 	Buttons uint8   // bit 0: fire
+
+	// ViewTick and ViewFrac (in 1/256 of a tick) are the server tick at
+	// which the client was rendering the other entities when it sampled
+	// this input; shots are judged against where targets were then (at
+	// most 200 ms back). ViewTick 0 means now. Version 2; a version 1
+	// client sends neither.
+	ViewTick uint32
+	ViewFrac uint8
 }
 
 // Ping asks for a Pong; Time is opaque to the server (milliseconds by convention).
@@ -106,7 +117,7 @@ type Welcome struct {
 	Mode     string  // game mode, e.g. "arena"
 	Hz       uint16  // ticks per second
 	Tick     uint32  // the match's current tick
-	LastSeq  uint32  // last input seq the server applied for this player (0: none)
+	LastSeq  uint32  // last input seq the server accepted for this player (applied or waiting; 0: none)
 	Resumed  bool    // true when this connection took over an existing seat
 	Width    float32 // world size in units
 	Height   float32
