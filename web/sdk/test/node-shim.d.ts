@@ -8,3 +8,4 @@ declare module "node:url" {
   export function fileURLToPath(url: URL | string): string;
 }
 declare const process: { env: Record<string, string | undefined> };
+declare function setImmediate(fn: () => void): unknown;
