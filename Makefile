@@ -3,11 +3,18 @@ GO      ?= go
 PKGS    := ./...
 FUZZTIME ?= 15s
 
-.PHONY: run build test test-go lint bench bench-micro fuzz tidy clean
+.PHONY: run build test test-go lint bench bench-micro fuzz tidy clean web
 
 ## run: the whole server (lobby + game) on 127.0.0.1:8080 with embedded defaults
 run:
 	$(GO) run ./cmd/server -addr 127.0.0.1:8080
+
+## web: rebuild the browser demo bundle (web/demo/dist, committed and
+## embedded in cmd/server) with esbuild; a test fails when it is stale
+web:
+	@test -x web/node_modules/.bin/esbuild || npm ci --prefix web --no-audit --no-fund --loglevel=error
+	web/node_modules/.bin/tsc -p web/demo --noEmit
+	sh web/demo/build.sh
 
 ## build: binaries into bin/
 build:

@@ -29,6 +29,7 @@ import (
 	"github.com/rallypoint/rallypoint/internal/app"
 	"github.com/rallypoint/rallypoint/lobby"
 	"github.com/rallypoint/rallypoint/netcode"
+	"github.com/rallypoint/rallypoint/web"
 )
 
 func main() {
@@ -130,6 +131,7 @@ func run(ctx context.Context, args []string, ready func(addr string)) error {
 		},
 		Game:  netcode.Config{Hz: *hz, Interest: float32(*interest), Grace: *grace},
 		Games: games,
+		Web:   web.Handler(), // the browser demo at /, embedded
 	}, log)
 	if err != nil {
 		return err
