@@ -159,6 +159,8 @@ export interface RallypointOptions {
   random?: () => number;
   /** Protocol version sent in Hello. Default 2. */
   version?: number;
+  /** The version to fall back to after a 4004 in the handshake. Default 1. */
+  minVersion?: number;
   backoff?: BackoffOptions;
   clock?: ClockOptions;
   interpolation?: InterpolatorOptions;
@@ -447,6 +449,7 @@ export class Rallypoint {
     const o = this.o;
     if (o.WebSocket) co.WebSocket = o.WebSocket;
     if (o.version !== undefined) co.version = o.version;
+    if (o.minVersion !== undefined) co.minVersion = o.minVersion;
     if (o.backoff) co.backoff = o.backoff;
     if (o.random) co.random = o.random;
     co.now = this.now;
@@ -732,7 +735,7 @@ export class Rallypoint {
     this.dirty = false;
     const i = seq % SEQ_RING;
     this.sentSeq[i] = seq;
-    this.sentAt[i] = at;
+    this.sentAt[i] = this.now();
     this._stats.inputsSent++;
     this.lastSampleAt = at;
     this.predictor?.applyLocal(seq, dx, dy);

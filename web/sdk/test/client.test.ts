@@ -365,6 +365,30 @@ describe("Rallypoint: reconnection", () => {
     rp.close();
   });
 
+  it("falls back to protocol version 1 when the server refuses version 2 (4004), once", async () => {
+    const rp = client();
+    await rp.signInGuest("ada");
+    const p = rp.play({ mode: "arena" });
+    await flush();
+    FakeEventSource.last().emit("matched", matchedTicket(lobby), "2");
+    await flush();
+    const ws = FakeWebSocket.last();
+    ws.serverOpen();
+    expect(ws.sent[0]).toMatchObject({ version: 2 });
+    ws.serverSend({ type: MsgType.Error, code: 4004, message: "unsupported protocol version 2; this server speaks 1 to 1" });
+    ws.serverClose(4004);
+    expect(rp.status).toBe("reconnecting");
+    vi.advanceTimersByTime(100);
+    await flush();
+    const ws2 = FakeWebSocket.last();
+    ws2.serverOpen();
+    expect(ws2.sent[0]).toMatchObject({ type: MsgType.Hello, version: 1 });
+    ws2.serverClose(4004);
+    expect(rp.state).toMatchObject({ status: "closed", reason: { by: "server", code: 4004 } });
+    await expect(p).rejects.toBeTruthy();
+    rp.close();
+  });
+
   it("ends with matchover after MatchOver and close 1000", async () => {
     const rp = client();
     const ws = await joined(rp);
