@@ -46,6 +46,19 @@ func TestBundleFresh(t *testing.T) {
 	}
 }
 
+// TestDemoTypes type-checks the demo and the SDK sources it imports
+// (esbuild only strips types), so an SDK API change that breaks the demo
+// fails here rather than in a browser.
+func TestDemoTypes(t *testing.T) {
+	tsc := filepath.Join("node_modules", ".bin", "tsc")
+	if _, err := os.Stat(tsc); err != nil {
+		t.Fatal("web/node_modules is missing: run `npm ci --prefix web` (make test does)")
+	}
+	if b, err := exec.Command(tsc, "-p", "demo", "--noEmit").CombinedOutput(); err != nil {
+		t.Fatalf("tsc -p web/demo: %v\n%s", err, b)
+	}
+}
+
 func readDir(t *testing.T, fsys fs.FS) map[string][]byte {
 	t.Helper()
 	files := map[string][]byte{}

@@ -244,7 +244,8 @@ function boot(): void {
     }
     tbody.replaceChildren(...rows);
     const mine = mo.results.find((r) => r.player === me);
-    overTitle.textContent = mine?.rank === 1 ? "You win!" : "Match over";
+    const tied = mine?.rank === 1 && mo.results.some((r) => r.rank === 1 && r.player !== me);
+    overTitle.textContent = tied ? "Tied for first!" : mine?.rank === 1 ? "You win!" : "Match over";
     const why = mo.reason === "score" ? "A player reached the score limit." : mo.reason === "time" ? "Time is up." : `Ended: ${mo.reason}.`;
     overReason.textContent = why + (mine ? ` You placed ${ordinal(mine.rank)} of ${mo.results.length}.` : "");
     show("over");

@@ -208,8 +208,9 @@ export class Renderer {
     if (s.self) this.byId.set(selfId, s.self);
 
     // Camera: centred on the own avatar (or the field), about 720 world
-    // units across the smaller side of the window.
-    const scale = Math.max(0.35, Math.min(2.5, Math.min(W, H) / 720));
+    // units across the smaller side of the window (a bit more on a narrow
+    // phone, so avatars stay big enough to touch-aim at).
+    const scale = Math.max(0.35, Math.min(2.5, Math.max(Math.min(W, H) / 720, Math.max(W, H) / 1200)));
     const cx = s.self ? s.self.x : s.worldW / 2;
     const cy = s.self ? s.self.y : s.worldH / 2;
     const ox = W / 2 - cx * scale;
