@@ -208,16 +208,23 @@ function boot(): void {
   });
 
   // ---- game events: hit flashes and tracers, the kill feed
+  // Events are not filtered by interest: remember every avatar's owner seen
+  // this match, so the feed can name entities out of view.
+  const owners = new Map<number, number>();
   const nameOf = (entity: number): string => {
     if (entity === client.welcome?.entity) return playerName;
-    const e = client.world.entities.get(entity);
-    return e ? label(e.owner, entity) : `#${entity}`;
+    const owner = client.world.entities.get(entity)?.owner ?? owners.get(entity);
+    return owner !== undefined ? label(owner, entity) : `#${entity}`;
   };
+  client.on("welcome", (w) => {
+    if (!w.resumed) owners.clear();
+  });
   client.on("event", (ev) => {
     const now = performance.now();
     const self = client.welcome?.entity ?? 0;
     if (ev.kind === EventKind.Hit) renderer.hit(now, ev.source, ev.target, self);
     else if (ev.kind === EventKind.Kill) renderer.kill(now, `${nameOf(ev.source)} downed ${nameOf(ev.target)}`, ev.target);
+    else if (ev.kind === EventKind.Respawn) renderer.respawn(now, ev.target);
   });
 
   client.on("matchover", (mo: MatchOver) => {
@@ -272,8 +279,11 @@ function boot(): void {
     aim: 0,
   };
 
-  function frame(now: number): void {
+  function frame(): void {
     raf = requestAnimationFrame(frame);
+    // performance.now() rather than the rAF timestamp: the recorded t is
+    // then exactly the time the SDK computed the drawn positions for.
+    const now = performance.now();
     controls.setAnchor(renderer.anchorX, renderer.anchorY);
     const c = controls.update();
     client.setInput(c); // the aim follows the avatar even when the mouse rests
@@ -289,6 +299,7 @@ function boot(): void {
     scene.interest = v.interest;
     scene.self = self;
     scene.entities = v.others;
+    for (const e of v.others) if (e.owner !== 0 && owners.get(e.id) !== e.owner) owners.set(e.id, e.owner);
     scene.selfName = playerName;
     scene.aim = c.aim;
     renderer.stickOn = controls.stick(renderer.stick);

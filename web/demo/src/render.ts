@@ -56,6 +56,7 @@ const COLORS = {
   hpLow: "#f85149",
   tracer: "255,236,153",
   hit: "248,81,73",
+  spawn: "230,237,243",
 };
 
 /** label is how an entity is named on screen: players and bots by id (the protocol carries no names). */
@@ -80,6 +81,7 @@ interface Flash {
   t: number;
   id: number;
   kill: boolean;
+  spawn: boolean;
 }
 
 interface FeedLine {
@@ -113,7 +115,7 @@ export class Renderer {
     if (!ctx) throw new Error("demo: no 2D canvas");
     this.ctx = ctx;
     for (let i = 0; i < 32; i++) this.tracers.push({ t: 0, from: 0, x0: 0, y0: 0, to: 0, x1: 0, y1: 0, self: false });
-    for (let i = 0; i < 32; i++) this.flashes.push({ t: 0, id: 0, kill: false });
+    for (let i = 0; i < 32; i++) this.flashes.push({ t: 0, id: 0, kill: false, spawn: false });
   }
 
   /** ownShot records the own shot: a tracer from the avatar along aim. */
@@ -153,6 +155,11 @@ export class Renderer {
     if (this.feed.length > 4) this.feed.shift();
   }
 
+  /** respawn records a Respawn event: a brief light ring where the entity comes back. */
+  respawn(now: number, target: number): void {
+    this.addFlash(now, target, false, true);
+  }
+
   /** reset forgets every effect (a new match). */
   reset(): void {
     for (const t of this.tracers) t.t = 0;
@@ -168,12 +175,13 @@ export class Renderer {
     return tr;
   }
 
-  private addFlash(now: number, id: number, kill: boolean): void {
+  private addFlash(now: number, id: number, kill: boolean, spawn = false): void {
     const f = this.flashes[this.flashNext]!;
     this.flashNext = (this.flashNext + 1) % this.flashes.length;
     f.t = now;
     f.id = id;
     f.kill = kill;
+    f.spawn = spawn;
   }
 
   private resize(): void {
@@ -396,7 +404,7 @@ export class Renderer {
     for (const f of this.flashes) {
       if (f.t === 0) continue;
       const age = now - f.t;
-      const dur = f.kill ? FLASH_MS * 2 : FLASH_MS;
+      const dur = f.kill || f.spawn ? FLASH_MS * 2 : FLASH_MS;
       if (age > dur || age < 0) {
         f.t = 0;
         continue;
@@ -404,6 +412,14 @@ export class Renderer {
       const e = this.byId.get(f.id);
       if (!e) continue;
       const k = age / dur;
+      if (f.spawn) {
+        ctx.strokeStyle = `rgba(${COLORS.spawn},${(1 - k).toFixed(3)})`;
+        ctx.lineWidth = 2 / scale;
+        ctx.beginPath();
+        ctx.arc(e.x, e.y, AVATAR_R + 30 * (1 - k), 0, Math.PI * 2);
+        ctx.stroke();
+        continue;
+      }
       ctx.strokeStyle = `rgba(${COLORS.hit},${(1 - k).toFixed(3)})`;
       ctx.lineWidth = (f.kill ? 4 : 3) / scale;
       ctx.beginPath();
