@@ -561,15 +561,19 @@ export class Rallypoint {
     const step = this.o.prediction === false ? null : (this.o.movement ?? defaultMovement)(w.mode);
     const params = { hz: w.hz, width: w.width, height: w.height };
     if (!step) this.predictor = null;
-    else if (!this.predictor || this.predictor.step !== step) {
+    else if (!this.predictor || this.predictor.step !== step || !sameMatch) {
       this.predictor = new Predictor(step, params, this.o.prediction || undefined);
     } else {
+      // A resume: Inputs up to lastSeq will still be applied (keep them for
+      // the replay); later ones were lost with the old socket.
       this.predictor.params = params;
-      this.predictor.reset();
+      this.predictor.keepUpTo(w.lastSeq);
     }
     this.seq = w.lastSeq;
-    this.lastAcked = w.lastSeq;
-    this.sentSeq.fill(0);
+    if (!sameMatch) {
+      this.lastAcked = 0;
+      this.sentSeq.fill(0);
+    }
     this.lastPump = NaN;
     this.acc = 0;
     this._stats.inputsSent = 0;

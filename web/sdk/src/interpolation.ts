@@ -8,7 +8,7 @@
 // The delay adapts to the measured arrival jitter: it grows fast, shrinks
 // slowly, and is about three snapshot intervals when the network is calm.
 
-import type { Entity, World } from "./world.js";
+import { type Entity, FlagDead, type World } from "./world.js";
 
 /** ClockOptions tune ServerClock. All times are milliseconds. */
 export interface ClockOptions {
@@ -166,17 +166,27 @@ class Track {
   head = 0; // index of the newest sample
   count = 0;
   seen = 0;
+  flags = 0;
   entity: Entity | null = null;
   readonly out: RenderEntity = { id: 0, kind: 0, x: 0, y: 0, hp: 0, owner: 0, score: 0, flags: 0, self: false };
 
   reset(e: Entity): void {
     this.head = 0;
     this.count = 0;
+    this.flags = e.flags;
     this.entity = e;
     this.out.id = e.id;
   }
 
-  push(tick: number, x: number, y: number, jumpDist: number): void {
+  /**
+   * push adds the position at tick. The sample is a jump (drawn without
+   * sliding into it) when it moved further than jumpPerTick (|dx|+|dy|) per
+   * tick since the previous sample, or when the entity came back to life
+   * (the dead flag cleared: a respawn).
+   */
+  push(tick: number, x: number, y: number, flags: number, jumpPerTick: number): void {
+    const revived = (this.flags & FlagDead) !== 0 && (flags & FlagDead) === 0;
+    this.flags = flags;
     if (this.count > 0) {
       const t = this.ticks[this.head]!;
       if (tick <= t) {
@@ -190,12 +200,12 @@ class Track {
     }
     const prevX = this.xs[this.head]!;
     const prevY = this.ys[this.head]!;
-    const had = this.count > 0;
+    const gap = this.count > 0 ? tick - this.ticks[this.head]! : 0;
     this.head = (this.head + 1) % RingCapacity;
     this.ticks[this.head] = tick;
     this.xs[this.head] = x;
     this.ys[this.head] = y;
-    this.jump[this.head] = had && Math.abs(x - prevX) + Math.abs(y - prevY) > jumpDist ? 1 : 0;
+    this.jump[this.head] = gap > 0 && (revived || Math.abs(x - prevX) + Math.abs(y - prevY) > jumpPerTick * gap) ? 1 : 0;
     if (this.count < RingCapacity) this.count++;
   }
 
@@ -232,7 +242,11 @@ class Track {
 
 /** InterpolatorOptions tune Interpolator. */
 export interface InterpolatorOptions {
-  /** A move longer than this (world units, |dx|+|dy|) between samples is a teleport, shown without sliding. If zero, 40 is used. */
+  /**
+   * A move longer than this per tick (world units, |dx|+|dy|) between two
+   * samples is a teleport, drawn without sliding. If zero, 20 is used (the
+   * arena moves 5 per tick at 30 Hz).
+   */
   teleportDistance?: number;
 }
 
@@ -250,7 +264,7 @@ export class Interpolator {
   readonly entities: RenderEntity[] = [];
 
   constructor(o: InterpolatorOptions = {}) {
-    this.jumpDist = o.teleportDistance || 40;
+    this.jumpDist = o.teleportDistance || 20;
   }
 
   /** size is the number of entities followed. */
@@ -289,7 +303,7 @@ export class Interpolator {
       }
       t.entity = e;
       t.seen = stamp;
-      t.push(tick, e.x / posScale, e.y / posScale, this.jumpDist);
+      t.push(tick, e.x / posScale, e.y / posScale, e.flags, this.jumpDist);
     }
     for (let i = this.tracks.length - 1; i >= 0; i--) {
       const t = this.tracks[i]!;

@@ -314,6 +314,30 @@ describe("Rallypoint: reconnection", () => {
     rp.close();
   });
 
+  it("after a resume keeps predicting the Inputs up to lastSeq and drops the later ones", async () => {
+    const rp = client();
+    const ws = await joined(rp);
+    ws.serverSend({ type: MsgType.Snapshot, tick: 1201, base: 0, ackSeq: 0, ops: encodeKeyframeOps([me(100, 100)]) });
+    rp.setInput({ dx: 1 });
+    vi.advanceTimersByTime(160); // Inputs 1..5, all dx 1
+    expect(ws.inputs().map((m) => m.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(rp.predictor!.pos.x).toBe(125);
+    ws.serverClose(1006);
+    vi.advanceTimersByTime(100);
+    await flush();
+    const ws2 = FakeWebSocket.last();
+    ws2.handshake({ resumed: true, lastSeq: 4 }); // 5 was lost; 3 and 4 are still waiting on the server
+    // the keyframe: Inputs 1 and 2 applied
+    const corrections: number[] = [];
+    rp.on("correction", (c) => corrections.push(c.error));
+    ws2.serverSend({ type: MsgType.Snapshot, tick: 1210, base: 0, ackSeq: 2, ops: encodeKeyframeOps([me(110, 100)]) });
+    expect(rp.predictor!.pos.x).toBe(120); // 110 + Inputs 3 and 4
+    expect(corrections).toEqual([5]); // Input 5 is gone
+    vi.advanceTimersByTime(20);
+    expect(ws2.inputs()[0]!.seq).toBe(5);
+    rp.close();
+  });
+
   it("backs off exponentially with jitter up to 5 s and stops at the grace period", async () => {
     let r = 0;
     const rp = client({ random: () => r });

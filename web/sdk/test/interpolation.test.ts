@@ -134,6 +134,24 @@ describe("Interpolator", () => {
     expect(it.sample(12.5, 0)[0]!.x).toBe(902.5);
   });
 
+  it("does not slide across a respawn (the dead flag cleared), even a short one", () => {
+    const dead = (x: number): Entity => ({ ...e(1, x), flags: 1 });
+    const { it } = run([[e(1, 0)], [dead(0)], [dead(0)], [e(1, 12)], [e(1, 17)]]);
+    expect(it.sample(12.5, 0)[0]!.x).toBe(0);
+    expect(it.sample(13, 0)[0]!.x).toBe(12);
+    expect(it.sample(13.5, 0)[0]!.x).toBe(14.5);
+  });
+
+  it("allows longer moves across skipped ticks", () => {
+    const w = new World();
+    const it = new Interpolator();
+    w.apply({ tick: 10, base: 0, ackSeq: 0, ops: encodeKeyframeOps([e(1, 0)]) });
+    it.record(w, 16);
+    w.apply({ tick: 20, base: 0, ackSeq: 0, ops: encodeKeyframeOps([e(1, 50)]) }); // 10 ticks later: 5 per tick
+    it.record(w, 16);
+    expect(it.sample(15, 0)[0]!.x).toBe(25);
+  });
+
   it("follows entities entering and leaving, and reuses its objects", () => {
     const { it } = run([[e(1, 0), e(2, 0)], [e(1, 5), e(2, 1), e(3, 7)], [e(2, 2), e(3, 8)]]);
     const a = it.sample(11.5, 3);

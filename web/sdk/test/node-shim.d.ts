@@ -1,7 +1,6 @@
 // The few Node APIs the tests use (@types/node is not installed; the SDK
 // itself must not depend on Node).
 declare module "node:fs" {
-  export function existsSync(path: string): boolean;
   export function readFileSync(path: string, encoding: "utf8"): string;
 }
 declare module "node:url" {
