@@ -473,6 +473,11 @@ export class Rallypoint {
    * closed (or idle, after a cancel()).
    */
   private endSession(reason: EndReason | null): void {
+    if (this.ticketId && reason?.by === "user") {
+      // close() or leave() while queued: give the ticket back (best effort),
+      // or it would seat a player who never comes.
+      this.lobby.cancelTicket(this.ticketId).catch(() => {});
+    }
     this.gen++;
     this.sockSubs.run();
     this.subs.run();
@@ -504,6 +509,7 @@ export class Rallypoint {
       return false;
     }
     if (g !== this.gen) return false;
+    this.ticketId = "";
     this.endSession(null);
     return true;
   }

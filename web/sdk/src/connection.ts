@@ -261,7 +261,14 @@ export class Connection {
     }
     if (this.ended) return; // closed while the token was on its way
     this.graceMs = this.o.graceMs || t.reconnectGraceMs || 30000;
-    const ws = new this.WS(t.wsUrl);
+    let ws: WebSocketLike;
+    try {
+      ws = new this.WS(t.wsUrl);
+    } catch (err) {
+      // a malformed URL, or ws:// from an https page: retrying cannot help
+      this.finish({ code: 0, reason: `cannot open ${t.wsUrl}: ${String((err as Error).message ?? err)}`, by: "error" });
+      return;
+    }
     ws.binaryType = "arraybuffer";
     this.ws = ws;
     this.welcomed = false;

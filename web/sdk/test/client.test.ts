@@ -463,6 +463,8 @@ describe("Rallypoint: cleanup", () => {
     expect(es.closed).toBe(true);
     expect(es.listenerCount).toBe(0);
     expect(rp.pendingResources).toBe(0);
+    await flush();
+    expect(lobby.calls.filter((c) => c.method === "DELETE" && c.path === "/v1/tickets/t1").length).toBe(1);
     expect(rp.listenerCount).toBe(0);
     expect(vi.getTimerCount()).toBe(0);
     await expect(p).rejects.toMatchObject({ kind: "closed" });
@@ -539,6 +541,24 @@ describe("Rallypoint: cleanup", () => {
     expect(rp.state).toMatchObject({ status: "closed", reason: { by: "user" } });
     vi.advanceTimersByTime(60000);
     expect(FakeWebSocket.instances.length).toBe(1);
+    expect(vi.getTimerCount()).toBe(0);
+    rp.close();
+  });
+
+  it("a WebSocket that cannot be constructed ends the session instead of throwing", async () => {
+    class Refusing extends FakeWebSocket {
+      constructor(url: string) {
+        super(url);
+        throw new SyntaxError("bad url");
+      }
+    }
+    const rp = client({ WebSocket: Refusing });
+    await rp.signInGuest("ada");
+    const p = rp.play({ mode: "arena" });
+    await flush();
+    FakeEventSource.last().emit("matched", matchedTicket(lobby), "2");
+    await flush();
+    await expect(p).rejects.toMatchObject({ reason: { by: "error" } });
     expect(vi.getTimerCount()).toBe(0);
     rp.close();
   });
