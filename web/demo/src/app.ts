@@ -71,6 +71,7 @@ function boot(): void {
   const overTitle = $("over-title");
   const overReason = $("over-reason");
   const again = $<HTMLButtonElement>("again");
+  const cancel = $<HTMLButtonElement>("cancel");
 
   const client = new Rallypoint({ baseUrl: server });
   const rp: RP = { client, screen: "lobby", frames: [] }; // frames stays empty without record=1
@@ -83,6 +84,7 @@ function boot(): void {
   let queuedAt = 0;
   let queueTimer = 0;
   let lastQueueText = "";
+  let cancelling = false; // the player pressed "Leave the queue"
 
   function show(s: ScreenName): void {
     for (const k of Object.keys(screens) as ScreenName[]) screens[k].hidden = k !== s;
@@ -128,6 +130,7 @@ function boot(): void {
       // storage blocked: not remembering the name is fine
     }
     busy(true);
+    cancelling = false;
     show("lobby");
     try {
       if (!client.session || signedInAs !== name) {
@@ -143,7 +146,11 @@ function boot(): void {
       busy(false);
       if (rp.screen !== "over") {
         show("lobby");
-        status(errorText(err), true);
+        // After our cancel() the SDK may end the session as "user" or, when
+        // the ticket's event stream reports it first, as "cancelled".
+        const by = err instanceof RallypointError ? err.reason?.by : undefined;
+        if (by === "user" || (cancelling && by === "cancelled")) status("Left the queue.");
+        else status(errorText(err), true);
       }
     }
   }
@@ -153,6 +160,19 @@ function boot(): void {
     void start();
   });
   again.addEventListener("click", () => void start());
+  cancel.addEventListener("click", () => {
+    cancel.disabled = true;
+    cancelling = true;
+    void client.cancel().finally(() => {
+      cancel.disabled = false;
+    });
+  });
+  // Closing or reloading the page gives the seat up at once instead of
+  // leaving an idle avatar in the match for the grace period.
+  window.addEventListener("pagehide", () => {
+    const st = client.status;
+    if (st === "playing" || st === "reconnecting" || st === "connecting") client.leave();
+  });
 
   function queueText(): string {
     const st = client.state;
@@ -174,6 +194,7 @@ function boot(): void {
 
   client.on("state", (st: ClientState) => {
     banner.hidden = st.status !== "reconnecting";
+    cancel.hidden = st.status !== "queued";
     switch (st.status) {
       case "queued":
         status((lastQueueText = queueText()));
@@ -196,11 +217,13 @@ function boot(): void {
         busy(false);
         if (st.reason.by === "matchover" || rp.screen === "over") break;
         show("lobby");
-        status(st.reason.by === "user" ? "" : `Disconnected: ${st.reason.message || st.reason.by}`, st.reason.by !== "user");
+        if (st.reason.by === "user" || (cancelling && st.reason.by === "cancelled")) status("Left the queue.");
+        else status(`Disconnected: ${st.reason.message || st.reason.by}`, true);
         break;
-      case "idle":
+      case "idle": // after cancel()
         stopQueueTimer();
         busy(false);
+        show("lobby");
         break;
       case "reconnecting":
         break;
