@@ -14,6 +14,7 @@ import {
 } from "./codec.js";
 import {
   type BackoffOptions,
+  CloseCode,
   type CloseInfo,
   Connection,
   type ConnectionHandler,
@@ -434,6 +435,9 @@ export class Rallypoint {
       dropped: (d: DropInfo) => {
         if (g !== this.gen) return;
         this.sockSubs.run();
+        if (d.code === CloseCode.Malformed) {
+          this.events.emit("error", new RallypointError("protocol", `rallypoint: ${d.reason}; resuming`));
+        }
         this.transition({ status: "reconnecting", matchId, attempt: d.attempt, delayMs: d.delayMs, code: d.code, reason: d.reason });
       },
       closed: (c: CloseInfo) => {

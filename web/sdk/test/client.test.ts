@@ -429,7 +429,10 @@ describe("Rallypoint: reconnection", () => {
     const rp = client();
     const ws = await joined(rp);
     ws.serverSend({ type: MsgType.Snapshot, tick: 1201, base: 0, ackSeq: 0, ops: encodeKeyframeOps([me(1, 1)]) });
+    const errors: Array<{ kind: string }> = [];
+    rp.on("error", (e) => errors.push(e));
     ws.serverSend({ type: MsgType.Snapshot, tick: 1203, base: 1202, ackSeq: 0, ops: new Uint8Array(0) });
+    expect(errors).toMatchObject([{ kind: "protocol" }]);
     expect(ws.closedWith).toMatchObject({ code: 4000 });
     expect(rp.state).toMatchObject({ status: "reconnecting", code: 4006 });
     expect(rp.world.lastTick).toBe(1201);
