@@ -379,7 +379,10 @@ export class Rallypoint {
         },
       });
       this.subs.add(stop);
-    })();
+    })().catch((err: unknown) => {
+      // e.g. no EventSource in this environment
+      if (g === this.gen) this.lobbyFailed(err);
+    });
     return p;
   }
 
