@@ -104,9 +104,15 @@ export class ServerClock {
     return (now - this.offset) / this.tickMs;
   }
 
-  /** targetDelayMs is the delay the render clock is steering towards. */
+  /**
+   * targetDelayMs is the delay the render clock is steering towards:
+   * calmIntervals snapshot intervals, or (calmIntervals - 1) intervals plus
+   * the jitter peak when that is more. Drawing tick R needs the snapshot of
+   * tick ceil(R), which arrives up to `jitter` late: one interval plus the
+   * jitter would just do; the extra interval is the safety margin.
+   */
   targetDelayMs(now: number): number {
-    return this.calm * this.tickMs + this.decayedPeak(now);
+    return Math.max(this.calm, (this.calm - 1) + this.decayedPeak(now) / this.tickMs) * this.tickMs;
   }
 
   /**
