@@ -790,6 +790,9 @@ export class Rallypoint {
       // Draw the newest input's tick as far as it will have run at display
       // time (about one frame from now).
       p.render((now + this.frameMs - this.lastSampleAt) / this.tickMs, self);
+      // the own avatar is drawn in the present: its newest flags too
+      const me = this.world.entities.get(selfId);
+      if (me) self.flags = me.flags;
     }
     v.self = self;
     const others = v.others;

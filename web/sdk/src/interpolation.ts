@@ -117,14 +117,16 @@ export class ServerClock {
 
   /**
    * renderTick advances and returns the render tick at local time now. It
-   * never goes backwards: a growing delay slows the render clock (to no less
-   * than growFloor of real time), a shrinking one speeds it up by shrinkRate.
+   * never goes backwards and never passes the newest snapshot tick: a
+   * growing delay slows the render clock (to no less than growFloor of real
+   * time), a shrinking one speeds it up by shrinkRate, a late snapshot stops
+   * it. So drawn motion never jumps (except after a gap over snapMs).
    */
   renderTick(now: number): number {
     if (!this.ready) return 0;
     const ideal = this.serverTick(now) - this.targetDelayMs(now) / this.tickMs;
     if (this.render !== this.render || Math.abs(ideal - this.render) * this.tickMs > this.snapMs) {
-      this.render = ideal;
+      this.render = Math.min(ideal, this.latestTick);
       this.renderAt = now;
       return this.render;
     }
@@ -134,6 +136,9 @@ export class ServerClock {
     let next = this.render + adv;
     if (ideal > next) next = Math.min(ideal, this.render + adv * (1 + this.shrinkRate));
     else if (ideal < next) next = Math.max(ideal, this.render + adv * this.growFloor);
+    // Never past the newest snapshot: with nothing to interpolate towards,
+    // time stops (everything holds still) rather than jumping ahead later.
+    if (next > this.latestTick) next = Math.max(this.render, this.latestTick);
     this.render = next;
     this.renderAt = now;
     return next;
@@ -146,7 +151,11 @@ export class ServerClock {
   }
 }
 
-/** RenderEntity is what a frame shows of an entity: position in world units, the rest from the mirror. Reused between frames. */
+/**
+ * RenderEntity is what a frame shows of an entity: position (world units)
+ * and flags at the render tick, the other fields from the newest snapshot.
+ * Reused between frames.
+ */
 export interface RenderEntity {
   id: number;
   kind: number;
@@ -169,6 +178,8 @@ class Track {
   readonly ys = new Float64Array(RingCapacity);
   /** 1 when the sample is a jump (teleport) from the one before: do not interpolate into it. */
   readonly jump = new Uint8Array(RingCapacity);
+  /** Entity flags at each sample (the dead flag is drawn at render time, with the position). */
+  readonly fl = new Uint8Array(RingCapacity);
   head = 0; // index of the newest sample
   count = 0;
   seen = 0;
@@ -200,6 +211,7 @@ class Track {
         if (tick === t) {
           this.xs[this.head] = x;
           this.ys[this.head] = y;
+          this.fl[this.head] = flags;
         }
         return;
       }
@@ -211,11 +223,16 @@ class Track {
     this.ticks[this.head] = tick;
     this.xs[this.head] = x;
     this.ys[this.head] = y;
+    this.fl[this.head] = flags;
     this.jump[this.head] = gap > 0 && (revived || Math.abs(x - prevX) + Math.abs(y - prevY) > jumpPerTick * gap) ? 1 : 0;
     if (this.count < RingCapacity) this.count++;
   }
 
-  /** sample writes the position at tick t into out (clamped to the oldest/newest sample). */
+  /**
+   * sample writes the position and flags at tick t into out (clamped to the
+   * oldest/newest sample). Between two samples the position is interpolated
+   * and the flags are the older sample's.
+   */
   sample(t: number): void {
     const o = this.out;
     let i = this.head;
@@ -223,12 +240,14 @@ class Track {
     if (t >= this.ticks[i]!) {
       o.x = this.xs[i]!;
       o.y = this.ys[i]!;
+      o.flags = this.fl[i]!;
       return;
     }
     for (let n = 1; n < this.count; n++) {
       const j = (i - 1 + RingCapacity) % RingCapacity;
       const t0 = this.ticks[j]!;
       if (t >= t0) {
+        o.flags = this.fl[j]!;
         if (this.jump[i]) {
           o.x = this.xs[j]!;
           o.y = this.ys[j]!;
@@ -243,6 +262,7 @@ class Track {
     }
     o.x = this.xs[i]!;
     o.y = this.ys[i]!;
+    o.flags = this.fl[i]!;
   }
 }
 
@@ -337,7 +357,6 @@ export class Interpolator {
       o.hp = e.hp;
       o.owner = e.owner;
       o.score = e.score;
-      o.flags = e.flags;
       o.self = e.id === selfId;
       out[i] = o;
     }
