@@ -736,7 +736,11 @@ export class Rallypoint {
     let viewTick = 0;
     let viewFrac = 0;
     if (this.clock?.ready) {
-      const rt = this.clock.renderTick(this.now());
+      // What the player saw when this input was given: the render tick of
+      // the frame on screen (the last frame() call), or, with no recent
+      // frame, the render clock now.
+      const now = this.now();
+      const rt = now - this.lastFrame < 100 && this.view.renderTick > 0 ? this.view.renderTick : this.clock.renderTick(now);
       if (rt > 0) {
         viewTick = Math.floor(rt);
         viewFrac = Math.min(255, Math.round((rt - viewTick) * 256));

@@ -178,6 +178,25 @@ describe("Rallypoint: inputs", () => {
     rp.close();
   });
 
+  it("viewTick/viewFrac are the render tick of the frame on screen when the input was sampled", async () => {
+    const rp = client();
+    const ws = await joined(rp);
+    for (let t = 1201; t <= 1220; t++) {
+      ws.serverSend({ type: MsgType.Snapshot, tick: t, base: t === 1201 ? 0 : t - 1, ackSeq: 0,
+        ops: t === 1201 ? encodeKeyframeOps([me(100, 100)]) : new Uint8Array(0) });
+      vi.advanceTimersByTime(33);
+    }
+    const v = rp.frame(Date.now());
+    const rt = v.renderTick;
+    rp.setInput({ dx: 1, fire: true });
+    vi.advanceTimersByTime(34); // the timer samples (one tick boundary) before the next frame
+    const last = ws.inputs().at(-1)!;
+    expect(last.buttons).toBe(1);
+    expect(last.viewTick).toBe(Math.floor(rt));
+    expect(last.viewFrac).toBe(Math.min(255, Math.round((rt - Math.floor(rt)) * 256)));
+    rp.close();
+  });
+
   it("a key press moves the avatar on the very next frame", async () => {
     const rp = client();
     const ws = await joined(rp);
