@@ -133,7 +133,7 @@ export class ProtocolError extends Error {
 
 /** The msgpack limits for server frames: nothing bigger than the protocol allows is allocated. */
 export const decoderLimits = {
-  maxStrLength: MaxTokenLen, // server strings are at most 256 bytes
+  maxStrLength: MaxStringLen, // every server string (match, mode, reason, message) is at most 256 bytes
   maxBinLength: MaxOpsLen,
   maxArrayLength: Math.max(MaxResults, 64),
   maxMapLength: 0, // the server never sends maps
@@ -403,7 +403,7 @@ export function decodeClientMessage(data: ArrayBuffer | Uint8Array): ClientMessa
   if (bytes.byteLength > MaxClientFrame) throw new ProtocolError("client frame over 2048 bytes");
   let m: unknown;
   try {
-    m = new Decoder({ useBigInt64: false, ...decoderLimits }).decode(bytes);
+    m = new Decoder({ useBigInt64: false, ...decoderLimits, maxStrLength: MaxTokenLen }).decode(bytes);
   } catch (err) {
     throw new ProtocolError(`msgpack: ${(err as Error).message}`);
   }
