@@ -89,6 +89,7 @@ function boot(): void {
   function show(s: ScreenName): void {
     for (const k of Object.keys(screens) as ScreenName[]) screens[k].hidden = k !== s;
     rp.screen = s;
+    controls.setEnabled(s === "game");
     if (s === "game") startLoop();
     else stopLoop();
   }

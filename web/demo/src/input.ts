@@ -36,6 +36,7 @@ export class Controls {
   private anchorY = 0;
   private aim = 0;
   private mouseDown = false;
+  private enabled = false;
   // touch: one finger steers (left half), one aims and fires (right half)
   private stickId: number | null = null;
   private stickX0 = 0;
@@ -55,7 +56,7 @@ export class Controls {
       this.disposers.push(() => t.removeEventListener(type, fn as EventListener, opts));
     };
     on(window, "keydown", (e) => {
-      if (!(e.code in KEYS) && e.code !== "Space") return;
+      if (!this.enabled || (!(e.code in KEYS) && e.code !== "Space")) return;
       if (e.target instanceof HTMLInputElement) return;
       e.preventDefault(); // arrows and space must not scroll
       if (e.repeat) return;
@@ -65,13 +66,7 @@ export class Controls {
     on(window, "keyup", (e) => {
       if (this.held.delete(e.code)) this.changed();
     });
-    on(window, "blur", () => {
-      this.held.clear();
-      this.mouseDown = false;
-      this.stickId = this.aimTouchId = null;
-      this.stickDX = this.stickDY = 0;
-      this.changed();
-    });
+    on(window, "blur", () => this.releaseAll());
     on(canvas, "pointermove", (e) => {
       if (e.pointerType === "touch") this.touchMove(e);
       else {
@@ -101,6 +96,25 @@ export class Controls {
       this.changed();
     });
     on(canvas, "contextmenu", (e) => e.preventDefault());
+  }
+
+  /**
+   * setEnabled turns the keyboard on or off (off outside the arena, so
+   * Space and arrows keep their meaning on buttons and inputs) and, when
+   * turning off, releases everything held.
+   */
+  setEnabled(on: boolean): void {
+    if (on === this.enabled) return;
+    this.enabled = on;
+    if (!on) this.releaseAll();
+  }
+
+  private releaseAll(): void {
+    this.held.clear();
+    this.mouseDown = false;
+    this.stickId = this.aimTouchId = null;
+    this.stickDX = this.stickDY = 0;
+    this.changed();
   }
 
   /** setAnchor tells where (client pixels) the own avatar is drawn. */
