@@ -360,7 +360,7 @@ function hudText(client: Rallypoint, score: number): string {
     `ping   ${s.pingMs ? Math.round(s.pingMs) + " ms" : "…"}`,
     `interp ${Math.round(s.interpolationDelayMs)} ms`,
     `tick   ${Math.floor(s.serverTick)}`,
-    `down   ${kb.toFixed(kb < 10 ? 1 : 0)} KB/s`,
+    `down   ${s.bytesPerSecond ? kb.toFixed(kb < 10 ? 1 : 0) + " KB/s" : "…"}`,
     `players ${s.players}`,
     `score  ${score}`,
   ].join("\n");
