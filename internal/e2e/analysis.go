@@ -162,8 +162,9 @@ type Snap struct {
 
 // Snaps finds frames where a remote entity moved further since the
 // previous frame than speed (units/s) allows in the time between the two
-// frames (with 50 % slack for render-clock adjustment and half a unit for
-// quantization). Respawns (dead flag cleared, or the truth teleporting in
+// frames (at least a 60 Hz frame: a frame stamped sooner after a late one
+// is still on screen for a refresh interval; with 50 % slack for
+// render-clock adjustment and half a unit for quantization). Respawns (dead flag cleared, or the truth teleporting in
 // between) and entities entering the view (absent in the previous frame)
 // are not snaps.
 func Snaps(frames []Frame, truth *Truth, speed float64) []Snap {
@@ -176,8 +177,8 @@ func Snaps(frames []Frame, truth *Truth, speed float64) []Snap {
 			next[o.ID] = o
 		}
 		if i > 0 {
-			dt := (f.T - frames[i-1].T) / 1000
-			allowed := speed*max(dt, 0)*1.5 + 0.5
+			dt := max((f.T-frames[i-1].T)/1000, 1.0/60)
+			allowed := speed*dt*1.5 + 0.5
 			for _, o := range f.Others {
 				p, ok := prev[o.ID]
 				if !ok || (f.Self != nil && o.ID == f.Self.ID) {

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rallypoint/rallypoint/game"
+	"github.com/rallypoint/rallypoint/internal/app"
 	"github.com/rallypoint/rallypoint/web"
 )
 
@@ -48,7 +50,22 @@ func TestBrowserPlay(t *testing.T) {
 	start := time.Now()
 
 	secs, _ := strconv.Atoi(envOr("RP_MATCH_SECONDS", strconv.Itoa(matchSeconds)))
-	env, err := Start(Config{Web: web.Handler(), MatchSeconds: secs}, t.Logf)
+	cfg := Config{Web: web.Handler(), MatchSeconds: secs}
+	if v := os.Getenv("RP_MAX_REWIND"); v != "" {
+		// An experiment, not the test: the server's rewind cap (default
+		// 200 ms) changed to see what lag compensation needs.
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Configure = func(ac *app.Config) {
+			g := ac.Games[game.ModeArena]
+			g.MaxRewind = d
+			ac.Games[game.ModeArena] = g
+		}
+		t.Logf("RP_MAX_REWIND=%v: the server's rewind cap is not its default", d)
+	}
+	env, err := Start(cfg, t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +147,8 @@ func TestBrowserPlay(t *testing.T) {
 }
 
 // envOr is the environment variable k, or def (RP_STEADY_MS, RP_SHOTS and
-// RP_MATCH_SECONDS shorten a run while working on the test).
+// RP_MATCH_SECONDS shorten a run while working on the test; RP_MAX_REWIND
+// changes the server's rewind cap for an experiment).
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {
 		return v
