@@ -133,7 +133,7 @@ export interface Stats {
   rttMs: number;
   /** How far remote entities are drawn behind the estimated server tick. */
   interpolationDelayMs: number;
-  /** The measured snapshot arrival jitter (decaying peak). */
+  /** The measured snapshot arrival jitter (95th percentile of lateness over the last 3 s). */
   jitterMs: number;
   serverTick: number;
   renderTick: number;

@@ -14,10 +14,16 @@ import { type Entity, FlagDead, type World } from "./world.js";
 export interface ClockOptions {
   /** Delay in snapshot intervals when there is no jitter. If zero, 3 is used. */
   calmIntervals?: number;
-  /** Half-life of the jitter peak. If zero, 2000 ms is used. */
-  jitterHalfLifeMs?: number;
-  /** How much faster than real time the render clock runs while the delay shrinks. If zero, 0.05 (5%) is used. */
+  /** The share of arrivals the delay must cover: the jitter is this percentile of lateness. If zero, 0.95 is used. */
+  jitterPercentile?: number;
+  /** How many recent arrivals the percentile is taken over. If zero, 3 seconds' worth (3 * hz) are used. */
+  jitterWindow?: number;
+  /** Half-life with which the target delay comes down when the jitter has gone. If zero, 2000 ms is used. */
+  shrinkHalfLifeMs?: number;
+  /** How much faster than real time the render clock runs, at least, when it is behind its target. If zero, 0.05 (5%) is used. */
   shrinkRate?: number;
+  /** How much faster, at most (when it is far behind, after a stall). If zero, 0.25 is used. */
+  maxCatchUp?: number;
   /** While the delay grows the render clock runs at least this fast. Default 0.25. */
   growFloor?: number;
   /** Render time more than this far from its target jumps instead of sliding. If zero, 1000 ms is used. */
@@ -27,13 +33,22 @@ export interface ClockOptions {
 /**
  * ServerClock estimates the server tick from snapshot arrivals and keeps a
  * monotonic render tick behind it by an adaptive delay.
+ *
+ * Lateness is how much later than the earliest arrivals a snapshot comes.
+ * The jitter J is a high percentile (95%) of the lateness of the last three
+ * seconds of arrivals, so one stall does not inflate the delay for long. The
+ * target delay is max(3 intervals, 2 intervals + J): it rises at once with
+ * J and comes down with a 2 s half-life. The render clock steers towards it
+ * without ever jumping or going back, and never passes the newest snapshot.
  */
 export class ServerClock {
   readonly hz: number;
   readonly tickMs: number;
   private readonly calm: number;
-  private readonly halfLife: number;
+  private readonly pct: number;
+  private readonly shrinkHalfLife: number;
   private readonly shrinkRate: number;
+  private readonly maxCatchUp: number;
   private readonly growFloor: number;
   private readonly snapMs: number;
 
@@ -42,9 +57,15 @@ export class ServerClock {
   /** Smallest lateness in the current window, to follow a server that runs slow. */
   private windowMin = Infinity;
   private windowStart = 0;
-  /** Decaying peak of arrival lateness (ms): the jitter measure. */
-  private peak = 0;
-  private peakAt = 0;
+  /** Lateness of the recent arrivals (ring) and a scratch copy for the percentile. */
+  private readonly late: Float64Array;
+  private readonly sorted: Float64Array;
+  private lateHead = 0;
+  private lateCount = 0;
+  private jitter = 0;
+  /** The target delay (ms): rises at once, decays slowly. */
+  private target = 0;
+  private targetAt = 0;
   private render = NaN;
   private renderAt = 0;
   /** The newest snapshot tick seen. */
@@ -54,10 +75,16 @@ export class ServerClock {
     this.hz = hz;
     this.tickMs = 1000 / hz;
     this.calm = o.calmIntervals || 3;
-    this.halfLife = o.jitterHalfLifeMs || 2000;
+    this.pct = o.jitterPercentile || 0.95;
+    const n = o.jitterWindow || Math.max(30, Math.round(3 * hz));
+    this.late = new Float64Array(n);
+    this.sorted = new Float64Array(n);
+    this.shrinkHalfLife = o.shrinkHalfLifeMs || 2000;
     this.shrinkRate = o.shrinkRate || 0.05;
+    this.maxCatchUp = o.maxCatchUp || 0.25;
     this.growFloor = o.growFloor ?? 0.25;
     this.snapMs = o.snapMs || 1000;
+    this.target = this.calm * this.tickMs;
   }
 
   /** ready reports whether a snapshot has been seen. */
@@ -70,6 +97,7 @@ export class ServerClock {
     if (tick > this.latestTick) this.latestTick = tick;
     const s = now - tick * this.tickMs;
     if (!this.ready || s < this.offset) {
+      if (this.ready) this.shiftLateness(this.offset - s);
       this.offset = s;
       this.windowMin = 0;
       this.windowStart = now;
@@ -79,23 +107,44 @@ export class ServerClock {
     if (now - this.windowStart >= 1000) {
       // Every arrival of the last second was late by at least windowMin:
       // the server runs behind our estimate (it skipped ticks), follow it.
-      if (this.windowMin > 0 && this.windowMin !== Infinity) this.offset += this.windowMin;
+      if (this.windowMin > 0 && this.windowMin !== Infinity) {
+        this.offset += this.windowMin;
+        this.shiftLateness(-this.windowMin);
+      }
       this.windowMin = Infinity;
       this.windowStart = now;
     }
-    const lateNow = s - this.offset;
-    const p = this.decayedPeak(now);
-    this.peak = lateNow > p ? lateNow : p;
-    this.peakAt = now;
+    this.addLateness(s - this.offset);
+    this.updateTarget(now);
   }
 
-  private decayedPeak(now: number): number {
-    return this.peak * Math.pow(0.5, (now - this.peakAt) / this.halfLife);
+  /** shiftLateness adds d to every recorded lateness (the offset moved). */
+  private shiftLateness(d: number): void {
+    for (let i = 0; i < this.lateCount; i++) this.late[i] = Math.max(0, this.late[i]! + d);
   }
 
-  /** jitterMs is the current (decayed) peak of arrival lateness. */
-  jitterMs(now: number): number {
-    return this.decayedPeak(now);
+  private addLateness(v: number): void {
+    const n = this.late.length;
+    this.late[this.lateHead] = v;
+    this.lateHead = (this.lateHead + 1) % n;
+    if (this.lateCount < n) this.lateCount++;
+    const k = this.lateCount;
+    const a = this.sorted.subarray(0, k);
+    a.set(this.late.subarray(0, k));
+    a.sort();
+    this.jitter = a[Math.min(k - 1, Math.floor(this.pct * k))]!;
+  }
+
+  private updateTarget(now: number): void {
+    const raw = Math.max(this.calm, this.calm - 1 + this.jitter / this.tickMs) * this.tickMs;
+    if (raw >= this.target) this.target = raw;
+    else this.target = raw + (this.target - raw) * Math.pow(0.5, Math.max(0, now - this.targetAt) / this.shrinkHalfLife);
+    this.targetAt = now;
+  }
+
+  /** jitterMs is the measured arrival jitter: the percentile of recent lateness. */
+  jitterMs(_now?: number): number {
+    return this.jitter;
   }
 
   /** serverTick is the estimated (fractional) newest server tick at local time now. */
@@ -107,20 +156,22 @@ export class ServerClock {
   /**
    * targetDelayMs is the delay the render clock is steering towards:
    * calmIntervals snapshot intervals, or (calmIntervals - 1) intervals plus
-   * the jitter peak when that is more. Drawing tick R needs the snapshot of
-   * tick ceil(R), which arrives up to `jitter` late: one interval plus the
-   * jitter would just do; the extra interval is the safety margin.
+   * the jitter when that is more. Drawing tick R needs the snapshot of tick
+   * ceil(R), which arrives up to `jitter` late: one interval plus the jitter
+   * would just do; the extra interval is the margin.
    */
   targetDelayMs(now: number): number {
-    return Math.max(this.calm, (this.calm - 1) + this.decayedPeak(now) / this.tickMs) * this.tickMs;
+    this.updateTarget(now);
+    return this.target;
   }
 
   /**
    * renderTick advances and returns the render tick at local time now. It
    * never goes backwards and never passes the newest snapshot tick: a
    * growing delay slows the render clock (to no less than growFloor of real
-   * time), a shrinking one speeds it up by shrinkRate, a late snapshot stops
-   * it. So drawn motion never jumps (except after a gap over snapMs).
+   * time); behind its target the clock runs faster by shrinkRate, up to
+   * maxCatchUp when far behind (after a stall); a late snapshot stops it. So
+   * drawn motion never jumps (except after a gap over snapMs).
    */
   renderTick(now: number): number {
     if (!this.ready) return 0;
@@ -134,8 +185,12 @@ export class ServerClock {
     if (dt <= 0) return this.render;
     const adv = dt / this.tickMs;
     let next = this.render + adv;
-    if (ideal > next) next = Math.min(ideal, this.render + adv * (1 + this.shrinkRate));
-    else if (ideal < next) next = Math.max(ideal, this.render + adv * this.growFloor);
+    if (ideal > next) {
+      // behind: 5% faster when a little behind, up to 25% after a stall
+      const behind = ideal - next;
+      const rate = Math.min(this.maxCatchUp, Math.max(this.shrinkRate, 0.1 * behind));
+      next = Math.min(ideal, this.render + adv * (1 + rate));
+    } else if (ideal < next) next = Math.max(ideal, this.render + adv * this.growFloor);
     // Never past the newest snapshot: with nothing to interpolate towards,
     // time stops (everything holds still) rather than jumping ahead later.
     if (next > this.latestTick) next = Math.max(this.render, this.latestTick);
