@@ -276,7 +276,7 @@ function boot(): void {
     tbody.replaceChildren(...rows);
     const mine = mo.results.find((r) => r.player === me);
     const tied = mine?.rank === 1 && mo.results.some((r) => r.rank === 1 && r.player !== me);
-    overTitle.textContent = tied ? "Tied for first!" : mine?.rank === 1 ? "You win!" : "Match over";
+    overTitle.textContent = !mine || mine.rank !== 1 || mine.score === 0 ? "Match over" : tied ? "Tied for first!" : "You win!";
     const why = mo.reason === "score" ? "A player reached the score limit." : mo.reason === "time" ? "Time is up." : `Ended: ${mo.reason}.`;
     overReason.textContent = why + (mine ? ` You placed ${ordinal(mine.rank)} of ${mo.results.length}.` : "");
     show("over");
