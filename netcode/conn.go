@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -159,8 +158,8 @@ func (c *conn) lingerClose(code uint16, reason string) {
 		_ = c.socket.NetConn().Close()
 		return
 	}
-	if tc, ok := c.socket.NetConn().(*net.TCPConn); ok {
-		_ = tc.CloseWrite()
+	if cw, ok := c.socket.NetConn().(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
 	}
 	_ = c.socket.SetReadDeadline(time.Now().Add(2 * time.Second))
 }
@@ -168,10 +167,12 @@ func (c *conn) lingerClose(code uint16, reason string) {
 // OnOpen implements gws.Event.
 func (s *Server) OnOpen(socket *gws.Conn) {}
 
-// OnPing implements gws.Event: answer, and count it as life.
+// OnPing implements gws.Event: answer while the connection is open. A
+// client's own pings are not life (only messages and our pings' pongs
+// are), and every ping costs a frame of the message budget (frameMeter).
 func (s *Server) OnPing(socket *gws.Conn, payload []byte) {
-	if c := connOf(socket); c != nil {
-		c.lastRecv.Store(time.Now().UnixNano())
+	if c := connOf(socket); c != nil && c.state.Load() == stateClosing {
+		return
 	}
 	_ = socket.WritePong(payload)
 }
@@ -292,11 +293,6 @@ func authText(err error) string {
 }
 
 func (c *conn) onGame(b []byte, now int64) {
-	if !c.limiter.Allow() {
-		c.srv.stats.RateLimited.Add(1)
-		c.fail(wire.CodeRateLimited, "too many messages")
-		return
-	}
 	t, err := wire.Type(b)
 	if err != nil {
 		c.srv.stats.Malformed.Add(1)

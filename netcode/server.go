@@ -1,6 +1,7 @@
 package netcode
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -91,17 +92,34 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	socket, err := s.upgrader.Upgrade(w, r)
-	if err != nil {
-		return // gws has answered the request
-	}
 	c := &conn{
 		srv:       s,
-		socket:    socket,
 		remote:    r.RemoteAddr,
 		wantMatch: r.URL.Query().Get("match"),
 		limiter:   rate.NewLimiter(rate.Limit(s.cfg.MessageRate), s.cfg.MessageBurst),
 	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		http.Error(w, "websocket upgrade needs a hijackable connection", http.StatusInternalServerError)
+		return
+	}
+	netConn, brw, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	// The HTTP server's read and write deadlines (ReadTimeout) must not
+	// outlive the request: the socket's own timeouts take over.
+	_ = netConn.SetDeadline(time.Time{})
+	meter := &frameMeter{Conn: netConn, c: c}
+	if n := brw.Reader.Buffered(); n > 0 {
+		meter.pre, _ = brw.Reader.Peek(n)
+		meter.pre = append([]byte(nil), meter.pre...)
+	}
+	socket, err := s.upgrader.UpgradeFromConn(meter, bufio.NewReaderSize(meter, 1024), r)
+	if err != nil {
+		return // gws has answered the request and closed the connection
+	}
+	c.socket = socket
 	c.out = newOutbox(c.startWriter)
 	c.lastRecv.Store(time.Now().UnixNano())
 	socket.Session().Store("conn", c)
