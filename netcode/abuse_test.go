@@ -2,6 +2,7 @@ package netcode_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"io"
 	"net"
@@ -208,5 +209,122 @@ func TestPingsAreNotLife(t *testing.T) {
 	}()
 	if code, _ := w.closed(); code != wire.CodeIdleTimeout {
 		t.Fatalf("close code %d, want %d (idle)", code, wire.CodeIdleTimeout)
+	}
+}
+
+// TestAbuseLosesSeat: a client the server closes for abuse (4006, 4007,
+// 1003, 1009) loses its seat at once, so it cannot get it back with a fresh
+// token and do it again: the reconnect is refused with 4010, and the
+// lobby hears the seat was released.
+func TestAbuseLosesSeat(t *testing.T) {
+	released := make(chan string, 8)
+	env := newTestServer(t, netcode.Config{Hooks: netcode.Hooks{
+		SeatReleased: func(_ string, p game.PlayerID, reason string) { released <- reason },
+	}})
+	id := env.match(netcode.MatchSpec{Mode: "bench", Players: players(8)})
+	tests := []struct {
+		name  string
+		p     game.PlayerID
+		want  uint16
+		abuse func(c *client.Client)
+	}{
+		{"garbage", 1, wire.CodeMalformed, func(c *client.Client) { _ = c.SendRaw([]byte{0xc1}) }},
+		{"flood", 2, wire.CodeRateLimited, func(c *client.Client) {
+			for c.Ping() == nil {
+			}
+		}},
+		{"oversized", 3, wire.CodeTooLarge, func(c *client.Client) { _ = c.SendRaw(make([]byte, 8<<10)) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := env.dial(tc.p, id)
+			tc.abuse(c)
+			<-c.Done()
+			if got := closeCode(c.Err()); got != tc.want {
+				t.Fatalf("close code %d, want %d", got, tc.want)
+			}
+			select {
+			case reason := <-released:
+				if !strings.Contains(reason, "abuse") {
+					t.Errorf("seat released with reason %q", reason)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the seat was not released")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			again, err := client.Dial(ctx, env.wsURL(id), env.token(tc.p, id))
+			if err == nil {
+				<-again.Done()
+				err = again.Err()
+			}
+			if got := closeCode(err); got != wire.CodeSeatExpired {
+				t.Fatalf("reconnect after abuse: %v, want close %d", err, wire.CodeSeatExpired)
+			}
+		})
+	}
+	t.Run("text", func(t *testing.T) {
+		w := env.tcp(id)
+		_ = w.send(hello(env.token(4, id)), wsFrame(0x1, true, []byte("hi")))
+		if code, _ := w.closed(); code != wire.CodeUnsupportedData {
+			t.Fatalf("close code %d, want %d", code, wire.CodeUnsupportedData)
+		}
+		select {
+		case reason := <-released:
+			if !strings.Contains(reason, "abuse") {
+				t.Errorf("seat released with reason %q", reason)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the seat was not released")
+		}
+	})
+}
+
+// stallSim stalls one Step for as long as stall says, once.
+type stallSim struct {
+	game.Sim
+	stall chan time.Duration
+}
+
+func (s stallSim) Step(ev []game.Event) []game.Event {
+	select {
+	case d := <-s.stall:
+		time.Sleep(d) // the match goroutine is stuck, as under a slow tick
+	default:
+	}
+	return s.Sim.Step(ev)
+}
+
+// TestDetachDuringStall: a client that drops while its match goroutine is
+// stuck for longer than the detach call waits still has its seat put into
+// the grace period (and released after it), instead of staying bound to a
+// dead connection forever.
+func TestDetachDuringStall(t *testing.T) {
+	bench, _ := game.FindMode("bench")
+	stall := make(chan time.Duration, 1)
+	slow := bench
+	slow.Name = "slow"
+	slow.New = func(cfg game.Config) (game.Sim, error) {
+		s, err := bench.New(cfg)
+		return stallSim{s, stall}, err
+	}
+	released := make(chan string, 1)
+	env := newTestServer(t, netcode.Config{Modes: []game.Mode{bench, slow}, Grace: time.Second, Hooks: netcode.Hooks{
+		SeatReleased: func(_ string, p game.PlayerID, reason string) { released <- reason },
+	}})
+	id := env.match(netcode.MatchSpec{Mode: "slow", Players: players(2)})
+	keep := env.dial(2, id) // a second player, so the match is not abandoned
+	_ = keep
+	c := env.dial(1, id)
+	stall <- 3 * time.Second
+	testkit.WaitFor(t, "the stall to start", func() bool { return len(stall) == 0 })
+	c.Drop()
+	select {
+	case reason := <-released:
+		if reason != "grace expired" {
+			t.Errorf("released with reason %q, want grace expired", reason)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the seat stayed bound to the dead connection: never released")
 	}
 }

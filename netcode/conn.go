@@ -49,7 +49,21 @@ type conn struct {
 	ack      atomic.Uint32 // last snapshot tick the client acknowledged
 	ackAt    atomic.Int64  // unix nanos of the last input (when ack was last fresh)
 	lag      atomic.Uint32 // at the last input: the match's tick minus the client's ack
-	lastRecv atomic.Int64  // unix nanos of the last frame of any kind
+	lastRecv atomic.Int64  // unix nanos of the last message, or pong
+	leaving  atomic.Bool   // the client sent Leave: free the seat at the close
+	abusive  atomic.Uint32 // the close code, when closed for abuse: the seat is lost
+	gone     atomic.Bool   // OnClose ran: the socket is finished
+}
+
+// abuseCodes are the closes that cost the client its seat: a client that
+// floods, sends what does not decode, text, or oversized frames would get
+// its seat back with a fresh token and do it again.
+func isAbuse(code uint16) bool {
+	switch code {
+	case wire.CodeMalformed, wire.CodeRateLimited, wire.CodeUnsupportedData, wire.CodeTooLarge, wire.CodeProtocolError:
+		return true
+	}
+	return false
 }
 
 // connSlot is the gws session storage of a socket: one pointer instead of a
@@ -74,6 +88,9 @@ func connOf(socket *gws.Conn) *conn {
 func (c *conn) fail(code uint16, text string) {
 	if c.state.Swap(stateClosing) == stateClosing {
 		return
+	}
+	if isAbuse(code) {
+		c.abusive.Store(uint32(code))
 	}
 	c.srv.stats.countClose(code)
 	if ce := c.srv.log.Check(zap.DebugLevel, "closing connection"); ce != nil {
@@ -194,6 +211,14 @@ func (s *Server) OnClose(socket *gws.Conn, err error) {
 	if c.handshake != nil {
 		c.handshake.Stop()
 	}
+	// gws closes by itself for frames over the size limit (1009) and
+	// protocol violations (1002): those cost the seat too.
+	var sc interface{ Uint16() uint16 }
+	if errors.As(err, &sc) && isAbuse(sc.Uint16()) && c.abusive.Load() == 0 {
+		c.abusive.Store(uint32(sc.Uint16()))
+		s.stats.countClose(sc.Uint16())
+	}
+	c.gone.Store(true)
 	c.out.kill()
 	if c.room != nil {
 		c.room.detach(c)
