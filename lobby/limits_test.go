@@ -3,6 +3,7 @@ package lobby
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -117,5 +118,27 @@ func TestRateLimitsFitRealPlayers(t *testing.T) {
 	}
 	if resp := e.do("POST", "/v1/auth/guest", "", map[string]string{"name": "y"}, nil, "X-Forwarded-For", "198.51.100.7"); resp.StatusCode != http.StatusOK {
 		t.Errorf("a different client behind the trusted proxy: %d", resp.StatusCode)
+	}
+}
+
+// TestStreamOutlivesReadTimeout: a server with a ReadTimeout for slow
+// bodies does not cut the event streams, which read nothing.
+func TestStreamOutlivesReadTimeout(t *testing.T) {
+	cfg := testConfig()
+	cfg.SSEKeepAlive = 100 * time.Millisecond
+	cfg.Modes = map[string]ModeRules{"wait": {MinPlayers: 10, MaxPlayers: 10}}
+	e := newEnv(t, cfg)
+	e.srv.Close()
+	e.srv = httptest.NewUnstartedServer(e.l.Handler())
+	e.srv.Config.ReadTimeout = 200 * time.Millisecond
+	e.srv.Start()
+	g := e.guest("a")
+	s := e.openStream(e.ticket(g.SessionToken, "wait").TicketID, "")
+	s.until(t, "queued")
+	start := time.Now()
+	for time.Since(start) < time.Second {
+		if !s.sc.Scan() {
+			t.Fatalf("the stream ended after %v: %v", time.Since(start), s.sc.Err())
+		}
 	}
 }

@@ -69,6 +69,7 @@ func (l *Lobby) handleEvents(w http.ResponseWriter, r *http.Request) {
 
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's WriteTimeout
+	_ = rc.SetReadDeadline(time.Time{})  // and its ReadTimeout, meant for request bodies
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")

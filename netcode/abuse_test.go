@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -326,5 +327,89 @@ func TestDetachDuringStall(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("the seat stayed bound to the dead connection: never released")
+	}
+}
+
+// TestSocketCaps: sockets that never send a Hello are capped per client
+// address (HTTP 429 before the upgrade, no goroutine or buffer spent on
+// them), a socket's slot comes back when it is seated or closes, and
+// honest clients from the same address still get in.
+func TestSocketCaps(t *testing.T) {
+	env := newTestServer(t, netcode.Config{})
+	id := env.match(netcode.MatchSpec{Mode: "bench", Players: players(8)})
+	var silent []net.Conn
+	defer func() {
+		for _, c := range silent {
+			_ = c.Close()
+		}
+	}()
+	upgraded, refused := 0, 0
+	for range 600 {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(env.hs.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		silent = append(silent, conn)
+		req := "GET /v1/ws?match=" + id + " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+		if _, err := conn.Write([]byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch resp.StatusCode {
+		case http.StatusSwitchingProtocols:
+			upgraded++
+		case http.StatusTooManyRequests:
+			refused++
+			if resp.Header.Get("Retry-After") == "" {
+				t.Error("429 without Retry-After")
+			}
+		default:
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	if upgraded != 256 || refused != 600-256 {
+		t.Fatalf("%d silent sockets upgraded, %d refused; want 256 and %d", upgraded, refused, 600-256)
+	}
+	if env.srv.Stats().ConnsRefused.Load() != uint64(refused) {
+		t.Errorf("ConnsRefused = %d", env.srv.Stats().ConnsRefused.Load())
+	}
+	// Closing silent sockets frees their slots: an honest client gets in.
+	for _, c := range silent[:10] {
+		_ = c.Close()
+	}
+	testkit.WaitFor(t, "slots to come back", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := client.Dial(ctx, env.wsURL(id), env.token(1, id))
+		if err != nil {
+			return false
+		}
+		_ = c.Close()
+		return true
+	})
+}
+
+// TestSocketOutlivesReadTimeout: the HTTP server's ReadTimeout (for slow
+// request bodies) does not reach the WebSocket after the upgrade.
+func TestSocketOutlivesReadTimeout(t *testing.T) {
+	env := newTestServer(t, netcode.Config{})
+	env.hs.Close()
+	mux := http.NewServeMux()
+	mux.Handle("GET /v1/ws", env.srv.Handler())
+	env.hs = httptest.NewUnstartedServer(mux)
+	env.hs.Config.ReadTimeout = 200 * time.Millisecond
+	env.hs.Start()
+	id := env.match(netcode.MatchSpec{Mode: "bench", Players: players(1)})
+	k := &cadence{}
+	c := env.dial(1, id, k.option())
+	d := drive([]*client.Client{c}, 30)
+	defer d.Stop()
+	testkit.WaitFor(t, "a second of snapshots", func() bool { n, _, _ := k.get(); return n >= 35 })
+	if !c.Connected() {
+		t.Fatalf("the socket was cut: %v", c.Err())
 	}
 }

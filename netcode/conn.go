@@ -31,6 +31,7 @@ type conn struct {
 	socket    *gws.Conn
 	out       *outbox
 	remote    string // the peer's address, for logs (loggers are built only when used)
+	addr      string // the client address the per-address caps count
 	wantMatch string // the ?match= the client dialled, if any
 
 	// owned by the writer that is running (the outbox hands over under its lock)
@@ -53,6 +54,8 @@ type conn struct {
 	leaving  atomic.Bool   // the client sent Leave: free the seat at the close
 	abusive  atomic.Uint32 // the close code, when closed for abuse: the seat is lost
 	gone     atomic.Bool   // OnClose ran: the socket is finished
+	pending  atomic.Bool   // counted as a socket before its Hello
+	released atomic.Bool   // its socket slot was returned
 }
 
 // abuseCodes are the closes that cost the client its seat: a client that
@@ -297,6 +300,7 @@ func (c *conn) onHello(b []byte) {
 	}
 	c.room, c.player = r, grant.Player
 	c.state.Store(stateAttached)
+	c.srv.settled(c)
 	if err := r.attach(ctx, c, grant); err != nil {
 		c.room = nil
 		c.state.Store(stateHandshake)
