@@ -1,0 +1,180 @@
+package client_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/rallypoint/rallypoint/game"
+	"github.com/rallypoint/rallypoint/internal/testkit"
+	"github.com/rallypoint/rallypoint/netcode"
+	"github.com/rallypoint/rallypoint/netcode/client"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// server is the real game server on a loopback port, plain or behind TLS,
+// with tokens of the form "player/match".
+type server struct {
+	srv *netcode.Server
+	hs  *httptest.Server
+}
+
+func newServer(t *testing.T, withTLS bool) *server {
+	t.Helper()
+	srv, err := netcode.New(netcode.Config{Auth: netcode.AuthenticatorFunc(
+		func(_ context.Context, token string) (netcode.Grant, error) {
+			var p game.PlayerID
+			var match string
+			if _, err := fmt.Sscanf(strings.Replace(token, "/", " ", 1), "%d %s", &p, &match); err != nil {
+				return netcode.Grant{}, netcode.ErrAuthInvalid
+			}
+			return netcode.Grant{Player: p, Match: match, Name: token}, nil
+		})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /v1/ws", srv.Handler())
+	s := &server{srv: srv}
+	s.hs = httptest.NewUnstartedServer(mux)
+	s.hs.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes are the test
+	if withTLS {
+		s.hs.StartTLS()
+	} else {
+		s.hs.Start()
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		s.hs.Close()
+	})
+	return s
+}
+
+// wsURL is the socket URL of match: ws:// or wss:// as the server is.
+func (s *server) wsURL(match string) string {
+	return "ws" + strings.TrimPrefix(s.hs.URL, "http") + "/v1/ws?match=" + match
+}
+
+func (s *server) match(t *testing.T, spec netcode.MatchSpec) string {
+	t.Helper()
+	info, err := s.srv.CreateMatch(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.ID
+}
+
+func dial(t *testing.T, url, token string, opts ...client.Option) (*client.Client, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, url, token, opts...)
+	if err == nil {
+		t.Cleanup(func() { _ = c.Close() })
+	}
+	return c, err
+}
+
+// TestDialWSS: a wss:// URL is dialled over TLS, verified against the
+// roots given with WithTLSConfig, and the game plays over it; without
+// those roots the certificate is refused.
+func TestDialWSS(t *testing.T) {
+	s := newServer(t, true)
+	id := s.match(t, netcode.MatchSpec{Mode: game.ModeBench, Players: []game.PlayerID{1, 2}})
+	url := s.wsURL(id)
+	if !strings.HasPrefix(url, "wss://127.0.0.1:") {
+		t.Fatalf("url %q", url)
+	}
+	if _, err := dial(t, url, "1/"+id, client.WithHandshakeTimeout(5*time.Second)); err == nil {
+		t.Fatal("dialled a self-signed server without its root")
+	} else {
+		var uerr x509.UnknownAuthorityError
+		if !strings.Contains(err.Error(), "tls") || !errors.As(err, &uerr) {
+			t.Fatalf("want an unknown-authority TLS error, got %v", err)
+		}
+	}
+
+	roots := x509.NewCertPool()
+	roots.AddCert(s.hs.Certificate())
+	cfg := &tls.Config{RootCAs: roots}
+	c, err := dial(t, url, "1/"+id, client.WithTLSConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ServerName != "" {
+		t.Fatalf("the caller's config was modified: ServerName %q", cfg.ServerName)
+	}
+	if w := c.Welcome(); w.Player != 1 || w.Match != id {
+		t.Fatalf("welcome %+v", w)
+	}
+	if err := c.SendInput(game.Input{DX: 1}); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, "snapshots over TLS acknowledging the input", func() bool {
+		return c.Stats().Snapshots > 3 && c.Stats().LastRTT > 0
+	})
+
+	// A name the certificate holds, resolved by a custom dialer, is
+	// verified by name (httptest's certificate is for example.com too).
+	var dials atomic.Int32
+	d := client.DialerFunc(func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		if addr != "example.com:443" {
+			return nil, fmt.Errorf("dialled %q", addr)
+		}
+		var nd net.Dialer
+		return nd.DialContext(ctx, network, s.hs.Listener.Addr().String())
+	})
+	c2, err := dial(t, "wss://example.com/v1/ws?match="+id, "2/"+id, client.WithTLSConfig(cfg), client.WithDialer(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := c2.Welcome(); w.Player != 2 {
+		t.Fatalf("welcome %+v", w)
+	}
+	// Resume dials again through the same dialer and TLS config.
+	if err := c2.Resume(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !c2.Welcome().Resumed || dials.Load() != 2 {
+		t.Fatalf("resumed %v after %d dials", c2.Welcome().Resumed, dials.Load())
+	}
+}
+
+// TestDialDefaultPort: a URL without a port dials 80 (the dialer sees the
+// address; the test server cannot listen on 80).
+func TestDialDefaultPort(t *testing.T) {
+	s := newServer(t, false)
+	id := s.match(t, netcode.MatchSpec{Mode: game.ModeBench, Players: []game.PlayerID{1}})
+	var got atomic.Value
+	d := client.DialerFunc(func(ctx context.Context, network, addr string) (net.Conn, error) {
+		got.Store(addr)
+		var nd net.Dialer
+		return nd.DialContext(ctx, network, s.hs.Listener.Addr().String())
+	})
+	c, err := dial(t, "ws://game.invalid/v1/ws?match="+id, "1/"+id, client.WithDialer(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Load() != "game.invalid:80" || c.Welcome().Player != 1 {
+		t.Fatalf("dialled %v, welcome %+v", got.Load(), c.Welcome())
+	}
+}
