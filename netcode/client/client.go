@@ -167,9 +167,9 @@ type Client struct {
 	pred      predictor // the own avatar's prediction
 	clk       clock     // server tick and render tick estimates
 	view      interp    // per-entity position history for Interpolated
-	closed    bool  // Close was called
-	err       error // why the last connection ended
-	gen       int   // connection generation
+	closed    bool      // Close was called
+	err       error     // why the last connection ended
+	gen       int       // connection generation
 	down      chan struct{}
 	done      chan struct{} // closed when the client is finished for good
 	pending   *handshake
@@ -674,6 +674,14 @@ func (c *Client) Seq() uint32 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.seq
+}
+
+// Acked returns the sequence number of the last input the server has
+// applied, from the latest snapshot's AckSeq (0: none yet).
+func (c *Client) Acked() uint32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastAcked
 }
 
 // MatchOver returns the match's end, once it has come.

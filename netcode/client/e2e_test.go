@@ -22,6 +22,7 @@ import (
 	"github.com/rallypoint/rallypoint/internal/testkit"
 	"github.com/rallypoint/rallypoint/netcode"
 	"github.com/rallypoint/rallypoint/netcode/client"
+	"github.com/rallypoint/rallypoint/netcode/wire"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -176,5 +177,121 @@ func TestDialDefaultPort(t *testing.T) {
 	}
 	if got.Load() != "game.invalid:80" || c.Welcome().Player != 1 {
 		t.Fatalf("dialled %v, welcome %+v", got.Load(), c.Welcome())
+	}
+}
+
+// TestPredictionMatchesServer: a scripted sequence of inputs, sent one
+// per tick to an arena match on loopback: after every acknowledgement the
+// server's position is exactly the one predicted for that input (no
+// correction), and once the last input is applied the prediction is the
+// server's position, bit for bit.
+func TestPredictionMatchesServer(t *testing.T) {
+	s := newServer(t, false)
+	id := s.match(t, netcode.MatchSpec{Mode: game.ModeArena, Players: []game.PlayerID{1, 2}, Seed: 7})
+	c, err := dial(t, s.wsURL(id), "1/"+id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := c.Welcome()
+	self := game.EntityID(w.Entity)
+	testkit.WaitFor(t, "the own avatar in a snapshot", func() bool {
+		_, _, ok := c.Predicted()
+		return ok
+	})
+
+	script := []game.Input{
+		{DX: 1}, {DX: 1}, {DX: 1, DY: 1}, {DX: 0.3, DY: -0.2}, {DX: -1, DY: 0.7},
+		{DY: -1}, {DX: 5, DY: -3}, {}, {DX: -0.7071, DY: -0.7071}, {DX: 0.1, DY: 0.9},
+	}
+	tk := time.NewTicker(time.Second / time.Duration(w.Hz))
+	defer tk.Stop()
+	ahead := 0 // inputs after which the prediction ran ahead of the server
+	const inputs = 90
+	for i := range inputs {
+		<-tk.C
+		if err := c.SendInput(script[i%len(script)]); err != nil {
+			t.Fatal(err)
+		}
+		px, py, _ := c.Predicted()
+		if e, ok := c.Entity(self); ok && (wire.Dequantize(e.X) != px || wire.Dequantize(e.Y) != py) {
+			ahead++
+		}
+	}
+	var last wire.EntityState
+	testkit.WaitFor(t, "the last input applied", func() bool {
+		var ok bool
+		last, ok = c.Entity(self)
+		return ok && c.Acked() == inputs
+	})
+	px, py, ok := c.Predicted()
+	if !ok || px != wire.Dequantize(last.X) || py != wire.Dequantize(last.Y) {
+		t.Fatalf("predicted (%v, %v), server (%v, %v)", px, py, wire.Dequantize(last.X), wire.Dequantize(last.Y))
+	}
+	st := c.Stats()
+	if st.Corrections != 0 || st.MaxCorrection != 0 {
+		t.Fatalf("%d corrections, max %v", st.Corrections, st.MaxCorrection)
+	}
+	if ahead == 0 {
+		t.Fatal("the prediction never ran ahead of the server: nothing was predicted")
+	}
+	t.Logf("prediction ahead of the server after %d of %d inputs; RTT %v", ahead, inputs, st.RTT)
+}
+
+// TestPredictionAcrossResume: the connection drops with inputs in flight;
+// after the resume, the inputs the server accepted are still replayed
+// until applied, the lost ones are forgotten, and the prediction still
+// never needs a correction.
+func TestPredictionAcrossResume(t *testing.T) {
+	s := newServer(t, false)
+	id := s.match(t, netcode.MatchSpec{Mode: game.ModeArena, Players: []game.PlayerID{1, 2}, Seed: 11})
+	c, err := dial(t, s.wsURL(id), "1/"+id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := c.Welcome()
+	self := game.EntityID(w.Entity)
+	testkit.WaitFor(t, "the own avatar in a snapshot", func() bool {
+		_, _, ok := c.Predicted()
+		return ok
+	})
+	tk := time.NewTicker(time.Second / time.Duration(w.Hz))
+	defer tk.Stop()
+	send := func(n int, in game.Input) {
+		for range n {
+			<-tk.C
+			if err := c.SendInput(in); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	send(20, game.Input{DX: -1, DY: 0.5})
+	// Five more at once, and the line goes down while they travel.
+	for range 5 {
+		if err := c.SendInput(game.Input{DX: 0.5, DY: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Drop()
+	testkit.WaitFor(t, "the drop noticed", func() bool { return !c.Connected() })
+	if err := c.Resume(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if w2 := c.Welcome(); !w2.Resumed || w2.LastSeq > 25 || c.Seq() != w2.LastSeq {
+		t.Fatalf("resumed %+v, seq %d", w2, c.Seq())
+	}
+	t.Logf("resumed: last accepted %d, last applied %d", c.Welcome().LastSeq, c.Acked())
+	send(20, game.Input{DX: 1, DY: -1})
+	var last wire.EntityState
+	testkit.WaitFor(t, "every input applied", func() bool {
+		var ok bool
+		last, ok = c.Entity(self)
+		return ok && c.Acked() == c.Seq()
+	})
+	px, py, _ := c.Predicted()
+	if px != wire.Dequantize(last.X) || py != wire.Dequantize(last.Y) {
+		t.Fatalf("predicted (%v, %v), server (%v, %v)", px, py, wire.Dequantize(last.X), wire.Dequantize(last.Y))
+	}
+	if st := c.Stats(); st.Corrections != 0 {
+		t.Fatalf("%d corrections, max %v", st.Corrections, st.MaxCorrection)
 	}
 }
