@@ -326,10 +326,7 @@ func (c *Client) onMessage(h *handler, b []byte) error {
 		if c.welcome.Player != 0 && w.Resumed {
 			c.stats.Reconnects++
 		}
-		c.welcome = w
-		c.seq = w.LastSeq
-		c.pred.welcome(w)
-		c.clk.setHz(int(w.Hz))
+		c.welcomeLocked(w)
 		c.finishHandshake(h, nil)
 		c.mu.Unlock()
 	case wire.MsgSnapshot:
@@ -383,6 +380,15 @@ func (c *Client) onMessage(h *handler, b []byte) error {
 		c.mu.Unlock()
 	}
 	return nil
+}
+
+// welcomeLocked adopts a connection's Welcome: input numbering continues
+// after the last input the server accepted.
+func (c *Client) welcomeLocked(w wire.Welcome) {
+	c.welcome = w
+	c.seq = w.LastSeq
+	c.pred.welcome(w)
+	c.clk.setHz(int(w.Hz))
 }
 
 // snapshotLocked applies s, which arrived at now, to the mirror, the
