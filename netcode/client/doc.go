@@ -35,9 +35,11 @@
 // them through the mode's movement function (game.Mode.Move) on top of the
 // avatar's position in the latest snapshot: the player sees its own moves
 // at once, and with inputs arriving in time the server's later answer is
-// bit for bit what was predicted. Stats.Corrections counts the times it
-// was not (an input lost or refused, a late input the server had to skip
-// a tick for); a dead avatar is not predicted to move. After a resume,
+// bit for bit what was predicted, however late each input arrives (the
+// server waits for it rather than guessing). Stats.Corrections counts the
+// times it was not: an input the server refused or lost, or the rules
+// moving the avatar some other way; a dead avatar is not predicted to move,
+// and a respawn is no correction. After a resume,
 // inputs up to Welcome().LastSeq are still applied by the server and stay
 // in the prediction; later ones were lost and are dropped.
 //
@@ -51,9 +53,9 @@
 // Interpolated returns the world to draw at a given time, reusing the
 // caller's slice (no allocation per frame); a respawn jumps instead of
 // gliding across the map (WithTeleportDistance makes long moves jump
-// too). Every input carries the tick it was made at (ViewTick, ViewFrac),
-// so the server judges the player's shots against where the targets were
-// drawn.
+// too). Every input carries the render tick it was made at (ViewTick,
+// ViewFrac), so the server judges the player's shots against where the
+// targets were drawn.
 //
 // A render loop:
 //
