@@ -269,7 +269,8 @@ func (c *Client) RenderTick(now time.Time) (tick float64, ok bool) {
 // returns the extended slice: what to draw at now. Other entities stand
 // where they were at RenderTick(now), interpolated between the two
 // snapshots around it (a respawn jumps instead of gliding across the
-// map); the own avatar stands at its Predicted position. Every other field
+// map); the own avatar stands at its Predicted position (or, in a mode
+// without a movement function, is interpolated too). Every other field
 // is the latest snapshot's. Pass the previous frame's slice as dst[:0]:
 // once it has grown, Interpolated does not allocate.
 //
@@ -282,6 +283,7 @@ func (c *Client) Interpolated(dst []game.Entity, now time.Time) []game.Entity {
 	c.view.enabled = true
 	r, _ := c.clk.renderTick(now)
 	px, py, predicted := c.pred.predicted()
+	predicted = predicted && c.pred.move != nil // else the own avatar is interpolated too
 	self := c.welcome.Entity
 	hint := 0
 	for _, e := range c.mirror.Entities() {

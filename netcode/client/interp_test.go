@@ -366,3 +366,20 @@ func TestSendInputView(t *testing.T) {
 		t.Fatalf("view %d+%d/256, want 7+128/256", tick, frac)
 	}
 }
+
+// TestInterpolatedNoMove: in a mode without a movement function the own
+// avatar is interpolated like everything else.
+func TestInterpolatedNoMove(t *testing.T) {
+	w := arenaWelcome(1, 0, false)
+	w.Mode = game.ModeBench
+	c := newTestClient(w)
+	f := &feeder{c: c}
+	c.Interpolated(nil, t0)
+	for tick := uint32(1); tick <= 10; tick++ {
+		f.send(t, tick, arrival(int(tick), 0), avatar(1, float32(tick), 0, 0))
+	}
+	got := c.Interpolated(nil, arrival(10, 0).Add(time.Second/60)) // render tick 7.5
+	if len(got) != 1 || got[0].X != 7.5 {
+		t.Fatalf("drew %+v, want the own avatar at x 7.5", got)
+	}
+}
