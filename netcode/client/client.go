@@ -135,7 +135,8 @@ type Stats struct {
 	// Corrections counts acknowledged inputs after which the server's
 	// position of the own avatar differed from the prediction (deaths and
 	// respawns aside); MaxCorrection is the largest difference, in world
-	// units. On a network that delivers inputs in time both stay 0.
+	// units. While the server applies every input sent, however late,
+	// both stay 0.
 	Corrections   uint64
 	MaxCorrection float32
 	// InputsForgotten counts inputs dropped from the prediction because

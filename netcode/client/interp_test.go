@@ -383,3 +383,37 @@ func TestInterpolatedNoMove(t *testing.T) {
 		t.Fatalf("drew %+v, want the own avatar at x 7.5", got)
 	}
 }
+
+// BenchmarkSnapshotAndDraw: one arena-8x32-sized snapshot (40 entities,
+// all moving) recorded into the history, and one frame drawn.
+func BenchmarkSnapshotAndDraw(b *testing.B) {
+	c := newTestClient(arenaWelcome(1, 0, false))
+	c.Interpolated(nil, t0)
+	world := make([]wire.EntityState, 40)
+	for i := range world {
+		world[i] = avatar(uint32(i+1), float32(10*i), 100, 0)
+	}
+	var prev []wire.EntityState
+	var ops []byte
+	var dst []game.Entity
+	b.ReportAllocs()
+	for i := range b.N {
+		tick := uint32(i + 1)
+		for j := range world {
+			world[j].X += 16
+		}
+		ops = wire.AppendDiff(ops[:0], prev, world)
+		base := tick - 1
+		if prev == nil {
+			base = 0
+		}
+		at := arrival(int(tick), 0)
+		c.mu.Lock()
+		if err := c.snapshotLocked(wire.Snapshot{Tick: tick, Base: base, Ops: ops}, at); err != nil {
+			b.Fatal(err)
+		}
+		c.mu.Unlock()
+		prev = append(prev[:0], world...)
+		dst = c.Interpolated(dst[:0], at.Add(time.Second/60))
+	}
+}
