@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +47,7 @@ type conn struct {
 	handshake *time.Timer
 
 	// shared
+	pushMu   sync.Mutex // held while an input is pushed; see attachOnLoop
 	state    atomic.Int32
 	ack      atomic.Uint32 // last snapshot tick the client acknowledged
 	ackAt    atomic.Int64  // unix nanos of the last input (when ack was last fresh)
@@ -344,8 +346,15 @@ func (c *conn) onGame(b []byte, now int64) {
 			c.lag.Store(0)
 		}
 		c.srv.stats.InputsIn.Add(1)
-		c.room.loop.Push(c.player, in.Seq, game.Input{DX: in.DX, DY: in.DY, Aim: in.Aim, Buttons: in.Buttons,
-			ViewTick: game.Tick(in.ViewTick), ViewFrac: in.ViewFrac})
+		// Under pushMu, so that once a newer connection has replaced this
+		// one (attachOnLoop), no input of ours lands after the Welcome
+		// that told the new one where to number from.
+		c.pushMu.Lock()
+		if c.state.Load() == stateAttached {
+			c.room.loop.Push(c.player, in.Seq, game.Input{DX: in.DX, DY: in.DY, Aim: in.Aim, Buttons: in.Buttons,
+				ViewTick: game.Tick(in.ViewTick), ViewFrac: in.ViewFrac})
+		}
+		c.pushMu.Unlock()
 	case wire.MsgPing:
 		p, err := wire.DecodePing(b)
 		if err != nil {

@@ -274,6 +274,8 @@ func (r *room) attachOnLoop(c *conn, g Grant) error {
 	if old := s.conn; old != nil {
 		r.srv.stats.Replaced.Add(1)
 		old.fail(wire.CodeReplaced, "replaced by a newer connection for this player")
+		old.pushMu.Lock() // wait out an input the old socket is pushing right now
+		old.pushMu.Unlock()
 	} else if resumed {
 		r.srv.stats.Resumes.Add(1)
 	}

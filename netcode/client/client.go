@@ -38,8 +38,8 @@ func (e *CloseError) Permanent() bool {
 	switch e.Code {
 	case wire.CodeNormal, wire.CodeAuthFailed, wire.CodeTokenRevoked, wire.CodeBadVersion,
 		wire.CodeReplaced, wire.CodeSeatExpired, wire.CodeMatchNotFound, wire.CodeMatchFull,
-		wire.CodeMalformed, wire.CodeRateLimited:
-		return true
+		wire.CodeMalformed, wire.CodeRateLimited, wire.CodeProtocolError, wire.CodeUnsupportedData, wire.CodeTooLarge:
+		return true // the last five cost the seat (abuse): queue again
 	}
 	return false
 }
