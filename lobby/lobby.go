@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rallypoint/rallypoint/internal/realip"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -80,14 +81,15 @@ type Metrics struct {
 	PlacementsFailed uint64
 	RateLimited      uint64 // requests answered 429
 	BotsRequested    uint64
-	SSEStreamsOpen   int64 // gauge
-	QueueLength      int   // gauge: tickets waiting, all modes
+	StreamsRefused   uint64 // event streams refused by a cap (429/503)
+	SSEStreamsOpen   int64  // gauge
+	QueueLength      int    // gauge: tickets waiting, all modes
 }
 
 type counters struct {
 	ticketsQueued, ticketsMatched, ticketsCancelled, ticketsExpired atomic.Uint64
 	tokensIssued, tokensRefused, placementsFailed, rateLimited      atomic.Uint64
-	botsRequested                                                   atomic.Uint64
+	botsRequested, streamsRefused                                   atomic.Uint64
 	sseOpen                                                         atomic.Int64
 }
 
@@ -104,7 +106,10 @@ type Lobby struct {
 	tickets  TicketStore
 	seats    AssignmentStore
 	tok      *tokens
-	limits   *limiter
+	limits   *limiter // anonymous requests, by client address
+	sessLim  *limiter // authenticated requests, by session; event streams, by ticket
+	realIP   realip.Resolver
+	streams  streamCaps
 	handler  http.Handler
 	origins  map[string]bool
 	anyOrig  bool
@@ -186,6 +191,9 @@ func New(cfg Config, placer Placer, dir MatchDirectory, log *zap.Logger) (*Lobby
 		l.origins[o] = true
 	}
 	l.limits = newLimiter(cfg.RateLimit, cfg.RateBurst)
+	l.sessLim = newLimiter(cfg.SessionRateLimit, cfg.SessionRateBurst)
+	l.realIP, _ = realip.New(cfg.TrustedProxies) // validated by withDefaults
+	l.streams = newStreamCaps(cfg.MaxStreams, cfg.MaxStreamsPerAddr, cfg.MaxStreamsPerTicket)
 	l.mm = newMatchmaker(mmRules{
 		Modes:        cfg.Modes,
 		WindowBase:   cfg.WindowBase,
@@ -257,6 +265,7 @@ func (l *Lobby) Metrics() Metrics {
 		PlacementsFailed: s.placementsFailed.Load(),
 		RateLimited:      s.rateLimited.Load(),
 		BotsRequested:    s.botsRequested.Load(),
+		StreamsRefused:   s.streamsRefused.Load(),
 		SSEStreamsOpen:   s.sseOpen.Load(),
 		QueueLength:      n,
 	}
@@ -444,6 +453,26 @@ func (l *Lobby) watch(id TicketID) <-chan struct{} {
 	return ch
 }
 
+// unwatch drops id's watcher entry once nobody can need it: the ticket is
+// gone or final. A stream that ends leaves no entry behind, and streams
+// still open on the same ticket notice the end at their next update tick.
+func (l *Lobby) unwatch(id TicketID) {
+	t, err := l.tickets.Ticket(id)
+	if err == nil && !t.Status.Terminal() {
+		return
+	}
+	l.mu.Lock()
+	delete(l.watchers, id)
+	l.mu.Unlock()
+}
+
+// watching reports how many tickets have a watcher entry (for tests).
+func (l *Lobby) watching() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.watchers)
+}
+
 func (l *Lobby) prune(now time.Time) {
 	if err := l.tickets.PruneTickets(now.Add(-l.cfg.TicketRetention)); err != nil {
 		l.log.Warn("prune tickets", zap.Error(err))
@@ -452,6 +481,7 @@ func (l *Lobby) prune(now time.Time) {
 		l.log.Warn("prune store", zap.Error(err))
 	}
 	l.limits.prune(now)
+	l.sessLim.prune(now)
 }
 
 // enter registers a request-scoped goroutine (an event stream) that

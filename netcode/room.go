@@ -274,6 +274,8 @@ func (r *room) attachOnLoop(c *conn, g Grant) error {
 	if old := s.conn; old != nil {
 		r.srv.stats.Replaced.Add(1)
 		old.fail(wire.CodeReplaced, "replaced by a newer connection for this player")
+		old.pushMu.Lock() // wait out an input the old socket is pushing right now
+		old.pushMu.Unlock()
 	} else if resumed {
 		r.srv.stats.Resumes.Add(1)
 	}
@@ -302,35 +304,46 @@ func (r *room) attachOnLoop(c *conn, g Grant) error {
 	return nil
 }
 
-// detach notes that c's socket is gone; the seat waits out the grace period.
+// detach notes that c's socket is gone: the seat waits out the grace
+// period, or is released at once if c left or was closed for abuse. If the
+// match goroutine cannot take the news within 2 s (a stalled tick), the
+// next housekeeping pass finds the dead connection and settles the seat
+// then, so a seat is never left bound to a socket that is gone.
 func (r *room) detach(c *conn) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = r.exec(ctx, func() {
-		s := r.seats[c.player]
-		if s == nil || s.conn != c {
-			return
-		}
-		s.conn, s.since = nil, time.Now()
-		if s.joined {
-			r.sim.Apply(s.player, game.Input{}) // idle until back (or steered)
-		}
-		if newBrain := r.srv.brain(r.mode); s.joined && r.srv.cfg.SteerDisconnected && newBrain != nil && s.steer == nil {
-			s.steer = newBrain(r.hz, uint64(s.player))
+		if s := r.seats[c.player]; s != nil && s.conn == c {
+			r.settle(s)
 		}
 	})
 }
 
-// leave frees c's seat for good.
+// leave frees c's seat for good (the client sent Leave).
 func (r *room) leave(c *conn) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = r.exec(ctx, func() {
-		if s := r.seats[c.player]; s != nil && s.conn == c {
-			s.conn = nil
-			r.release(s, "left")
-		}
-	})
+	c.leaving.Store(true)
+	r.detach(c)
+}
+
+// settle ends s's binding to its connection, which is gone. On the match
+// goroutine.
+func (r *room) settle(s *seat) {
+	c := s.conn
+	s.conn, s.since = nil, time.Now()
+	switch {
+	case c.leaving.Load():
+		r.release(s, "left")
+		return
+	case c.abusive.Load() != 0:
+		r.release(s, fmt.Sprintf("closed for abuse (%d)", c.abusive.Load()))
+		return
+	}
+	if s.joined {
+		r.sim.Apply(s.player, game.Input{}) // idle until back (or steered)
+	}
+	if newBrain := r.srv.brain(r.mode); s.joined && r.srv.cfg.SteerDisconnected && newBrain != nil && s.steer == nil {
+		s.steer = newBrain(r.hz, uint64(s.player))
+	}
 }
 
 // release ends a seat and tells the lobby.
@@ -485,6 +498,12 @@ func (r *room) housekeep(now time.Time) {
 		s := r.order[i]
 		switch {
 		case s.bot != nil:
+		case s.conn != nil && s.conn.gone.Load():
+			// Its detach timed out: settle the seat now.
+			r.settle(s)
+			if r.seats[s.player] != s {
+				i--
+			}
 		case s.conn != nil:
 			if s.conn.lastRecv.Load() < idleBefore {
 				r.srv.stats.IdleDisconnects.Add(1)

@@ -1,6 +1,7 @@
 package netcode
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -31,10 +32,66 @@ type Server struct {
 
 	wg sync.WaitGroup // every room, read loop and writer goroutine
 
-	mu     sync.Mutex
-	rooms  map[string]*room   // guarded by mu
-	conns  map[*conn]struct{} // guarded by mu
-	closed bool               // guarded by mu
+	mu      sync.Mutex
+	rooms   map[string]*room      // guarded by mu
+	conns   map[*conn]struct{}    // guarded by mu
+	closed  bool                  // guarded by mu
+	pending int                   // guarded by mu; sockets before their Hello
+	byAddr  map[string]*addrConns // guarded by mu; open and pending sockets by client address
+}
+
+// addrConns counts one client address's sockets.
+type addrConns struct{ open, pending int }
+
+// admit reserves a socket slot for addr, or says which cap refused it
+// ("address" or "server").
+func (s *Server) admit(addr string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.byAddr[addr]
+	if a == nil {
+		a = &addrConns{}
+	}
+	switch {
+	case len(s.conns) >= s.cfg.MaxConns || s.pending >= s.cfg.MaxPending:
+		return "server"
+	case a.open >= s.cfg.MaxConnsPerAddr || a.pending >= s.cfg.MaxPendingPerAddr:
+		return "address"
+	}
+	a.open++
+	a.pending++
+	s.pending++
+	s.byAddr[addr] = a
+	return ""
+}
+
+// settled ends c's pending state (its Hello was handled, or it closed);
+// only the first call counts.
+func (s *Server) settled(c *conn) {
+	if !c.pending.CompareAndSwap(true, false) {
+		return
+	}
+	s.mu.Lock()
+	s.pending--
+	if a := s.byAddr[c.addr]; a != nil {
+		a.pending--
+	}
+	s.mu.Unlock()
+}
+
+// release returns c's socket slot; only the first call counts.
+func (s *Server) release(c *conn) {
+	s.settled(c)
+	if !c.released.CompareAndSwap(false, true) {
+		return
+	}
+	s.mu.Lock()
+	if a := s.byAddr[c.addr]; a != nil {
+		if a.open--; a.open <= 0 {
+			delete(s.byAddr, c.addr)
+		}
+	}
+	s.mu.Unlock()
 }
 
 // New returns a Server ready to serve; it starts no goroutines until a
@@ -44,10 +101,11 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:   cfg,
-		log:   cfg.Logger,
-		rooms: make(map[string]*room),
-		conns: make(map[*conn]struct{}),
+		cfg:    cfg,
+		log:    cfg.Logger,
+		rooms:  make(map[string]*room),
+		conns:  make(map[*conn]struct{}),
+		byAddr: make(map[string]*addrConns),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.upgrader = gws.NewUpgrader(s, &gws.ServerOption{
@@ -91,21 +149,57 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	socket, err := s.upgrader.Upgrade(w, r)
-	if err != nil {
-		return // gws has answered the request
+	addr := s.cfg.ClientAddr(r)
+	switch s.admit(addr) {
+	case "address":
+		s.stats.ConnsRefused.Add(1)
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many sockets from this address", http.StatusTooManyRequests)
+		return
+	case "server":
+		s.stats.ConnsRefused.Add(1)
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many sockets", http.StatusServiceUnavailable)
+		return
 	}
 	c := &conn{
 		srv:       s,
-		socket:    socket,
+		addr:      addr,
 		remote:    r.RemoteAddr,
 		wantMatch: r.URL.Query().Get("match"),
 		limiter:   rate.NewLimiter(rate.Limit(s.cfg.MessageRate), s.cfg.MessageBurst),
 	}
+	c.pending.Store(true)
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		s.release(c)
+		http.Error(w, "websocket upgrade needs a hijackable connection", http.StatusInternalServerError)
+		return
+	}
+	netConn, brw, err := hj.Hijack()
+	if err != nil {
+		s.release(c)
+		return
+	}
+	// The HTTP server's read and write deadlines (ReadTimeout) must not
+	// outlive the request: the socket's own timeouts take over.
+	_ = netConn.SetDeadline(time.Time{})
+	meter := &frameMeter{Conn: netConn, c: c}
+	if n := brw.Reader.Buffered(); n > 0 {
+		meter.pre, _ = brw.Reader.Peek(n)
+		meter.pre = append([]byte(nil), meter.pre...)
+	}
+	socket, err := s.upgrader.UpgradeFromConn(meter, bufio.NewReaderSize(meter, 1024), r)
+	if err != nil {
+		s.release(c)
+		return // gws has answered the request and closed the connection
+	}
+	c.socket = socket
 	c.out = newOutbox(c.startWriter)
 	c.lastRecv.Store(time.Now().UnixNano())
 	socket.Session().Store("conn", c)
 	if !s.track(c) {
+		s.release(c)
 		_ = socket.WriteClose(wire.CodeGoingAway, []byte("server shutting down"))
 		return
 	}
@@ -140,6 +234,7 @@ func (s *Server) untrack(c *conn) {
 		s.stats.ConnsOpen.Add(-1)
 	}
 	s.mu.Unlock()
+	s.release(c)
 }
 
 func (s *Server) room(id string) *room {
