@@ -145,6 +145,10 @@ export interface Stats {
   pendingInputs: number;
   /** Inputs sent on this connection. */
   inputsSent: number;
+  /** Estimated wait of an Input in the server's buffer before it is applied (rttMs - pingMs). */
+  inputWaitMs: number;
+  /** The input clock's speed (1: one Input per tick; 0.97 while draining the server's buffer). */
+  inputRate: number;
 }
 
 export interface RallypointOptions {
@@ -180,6 +184,13 @@ export interface RallypointOptions {
   earlySampleMs?: number;
   /** The most Inputs sent at once to catch up after a stall. If zero, 4 is used. */
   maxCatchUpTicks?: number;
+  /**
+   * When the Inputs wait too long in the server's buffer (input-to-ack time
+   * minus ping over 1.5 ticks), the input clock runs this much slower until
+   * the wait is under a tick, so the buffer drains (the server's buffer only
+   * drains by itself above 3 Inputs). Default 0.03 (3%); 0 or negative: never.
+   */
+  inputDrainRate?: number;
   /** Options passed to Connection. */
   handshakeTimeoutMs?: number;
   idleTimeoutMs?: number;
@@ -246,7 +257,7 @@ export class Rallypoint {
 
   private readonly _stats: Stats = {
     pingMs: 0, rttMs: 0, interpolationDelayMs: 0, jitterMs: 0, serverTick: 0, renderTick: 0,
-    bytesPerSecond: 0, players: 0, pendingInputs: 0, inputsSent: 0,
+    bytesPerSecond: 0, players: 0, pendingInputs: 0, inputsSent: 0, inputWaitMs: 0, inputRate: 1,
   };
   private readonly view: View = { renderTick: 0, serverTick: 0, self: null, entities: [], others: [], width: 0, height: 0, interest: 0 };
 
@@ -568,7 +579,8 @@ export class Rallypoint {
     if (!sameMatch) {
       this.clock = new ServerClock(w.hz, this.o.clock);
       this.interpolator.clear();
-      this._stats.pingMs = this._stats.rttMs = 0;
+      this._stats.pingMs = this._stats.rttMs = this._stats.inputWaitMs = 0;
+      this._stats.inputRate = 1;
     }
     this.world.reset();
     const step = this.o.prediction === false ? null : (this.o.movement ?? defaultMovement)(w.mode);
@@ -621,6 +633,20 @@ export class Rallypoint {
     this.conn?.sendPing(now);
   }
 
+  /**
+   * steerInputRate slows the input clock a little while Inputs wait too long
+   * in the server's buffer. The input-to-ack time is the round trip plus
+   * that wait; the Ping round trip is without it.
+   */
+  private steerInputRate(): void {
+    const s = this._stats;
+    const drain = this.o.inputDrainRate ?? 0.03;
+    if (drain <= 0 || s.pingMs === 0 || s.rttMs === 0) return;
+    s.inputWaitMs = Math.max(0, s.rttMs - s.pingMs);
+    if (s.inputWaitMs > 1.5 * this.tickMs) s.inputRate = 1 - drain;
+    else if (s.inputWaitMs < this.tickMs) s.inputRate = 1;
+  }
+
   private onMessage(m: ServerMessage, bytes: number): void {
     this.bytesIn += bytes;
     switch (m.type) {
@@ -639,6 +665,7 @@ export class Rallypoint {
           if (this.sentSeq[i] === m.ackSeq) {
             const sample = now - this.sentAt[i]!;
             this._stats.rttMs = this._stats.rttMs === 0 ? sample : this._stats.rttMs + (sample - this._stats.rttMs) / 8;
+            this.steerInputRate();
           }
         }
         const me = this.world.entities.get(w.entity);
@@ -712,7 +739,7 @@ export class Rallypoint {
     const dt = now - this.lastPump;
     if (dt <= 0) return;
     this.lastPump = now;
-    this.acc += dt;
+    this.acc += dt * this._stats.inputRate;
     const max = this.o.maxCatchUpTicks || 4;
     let n = 0;
     while (this.acc >= this.tickMs) {

@@ -220,6 +220,35 @@ describe("Rallypoint: inputs", () => {
     rp.close();
   });
 
+  it("runs the input clock 3% slow while Inputs wait long in the server's buffer", async () => {
+    const rp = client();
+    const ws = await joined(rp);
+    let tick = 1201;
+    let server = me(100, 100);
+    ws.serverSend({ type: MsgType.Snapshot, tick, base: 0, ackSeq: 0, ops: encodeKeyframeOps([server]) });
+    // Pong at once (round trip ~0), but each Input acked only 4 ticks after it was sent
+    const step = () => {
+      vi.advanceTimersByTime(1000 / 30);
+      for (const m of ws.sent.splice(0)) {
+        if (m.type === MsgType.Ping) ws.serverSend({ type: MsgType.Pong, time: m.time, tick });
+        else ws.sent.push(m);
+      }
+      const ins = ws.inputs();
+      const acked = ins.length > 4 ? ins[ins.length - 5]!.seq : 0;
+      tick++;
+      ws.serverSend({ type: MsgType.Snapshot, tick, base: tick - 1, ackSeq: acked, ops: new Uint8Array(0) });
+    };
+    for (let i = 0; i < 60; i++) step();
+    expect(rp.stats.inputWaitMs).toBeGreaterThan(100);
+    expect(rp.stats.inputRate).toBe(0.97);
+    const before = ws.inputs().length;
+    for (let i = 0; i < 300; i++) step(); // 10 s
+    const sent = ws.inputs().length - before;
+    expect(sent).toBeGreaterThanOrEqual(289);
+    expect(sent).toBeLessThanOrEqual(292); // 3% fewer than 300
+    rp.close();
+  });
+
   it("latches a fire tap shorter than a tick", async () => {
     const rp = client();
     const ws = await joined(rp);
