@@ -103,10 +103,10 @@ func TestBrowserPlay(t *testing.T) {
 	rep, problems := Analyze(raw, Inputs{
 		Truth:   env.Obs.truth,
 		Players: env.Cfg.Players(),
-		Hits: func(shooter uint32, targets []uint32, phase string) int {
+		Hits: func(shooter uint32, targets []uint32, phase string) []Hit {
 			from, to := env.Mark(phase+"_begin"), env.Mark(phase+"_end")
 			if from == 0 || to == 0 {
-				return 0
+				return nil
 			}
 			return env.Obs.Hits(shooter, targets, from, to)
 		},

@@ -229,22 +229,22 @@ func (o *observer) dump(path string) error {
 	return os.WriteFile(path, b, 0o644)
 }
 
-// Hits counts Hit events in ticks [from, to] whose source is shooter and
-// whose target is one of targets.
-func (o *observer) Hits(shooter uint32, targets []uint32, from, to uint32) int {
+// Hits returns the Hit events in ticks [from, to] whose source is shooter
+// and whose target is one of targets.
+func (o *observer) Hits(shooter uint32, targets []uint32, from, to uint32) []Hit {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	n := 0
+	var hs []Hit
 	for _, e := range o.events {
 		if e.Kind != uint8(game.EventHit) || e.Source != shooter || e.Tick < from || e.Tick > to {
 			continue
 		}
 		for _, t := range targets {
 			if e.Target == t {
-				n++
+				hs = append(hs, Hit{Tick: e.Tick, Target: e.Target})
 				break
 			}
 		}
 	}
-	return n
+	return hs
 }

@@ -104,9 +104,9 @@ func (r *Raw) Phase(name string, v any) (bool, error) {
 // hit counts.
 type Inputs struct {
 	Truth *Truth
-	// Hits counts Hit events of shooter on targets between two marks
-	// (phase begin and end), plus half a second.
-	Hits func(shooter uint32, targets []uint32, phase string) int
+	// Hits returns the Hit events of shooter on targets between the
+	// phase's two marks (its begin, and half a second after its last shot).
+	Hits func(shooter uint32, targets []uint32, phase string) []Hit
 	// Players is how many players the results must list.
 	Players int
 }
@@ -215,11 +215,17 @@ func Analyze(r *Raw, in Inputs) (rep Report, problems []string) {
 			continue
 		}
 		snapFrames = append(snapFrames, l.Frames)
-		hits := in.Hits(b, r.Info.Strafers, ph.name)
+		hs := in.Hits(b, r.Info.Strafers, ph.name)
+		hits := len(hs)
 		rate := 0.0
 		if len(l.Shots) > 0 {
 			rate = float64(hits) / float64(len(l.Shots))
 		}
+		var shots []Shot
+		for _, s := range l.Shots {
+			shots = append(shots, Shot{RenderTick: s.RenderTick, Target: s.Target})
+		}
+		lags := ViewLags(shots, hs)
 		f := NewFigure(ph.figure, rate, AtLeast, 0.95, ph.gate)
 		f.N = len(l.Shots)
 		f.Note = fmt.Sprintf("%d hits / %d shots by page B at strafing Go bots, 100 ms RTT ±20 ms jitter; the SDK's interpolation delay at the shots: median %.0f ms, max %.0f ms",
@@ -228,6 +234,15 @@ func Analyze(r *Raw, in Inputs) (rep Report, problems []string) {
 			f.Note += "; every Input sent with viewTick 0 (judged at the present, as with the rewind cap at 0)"
 		}
 		rep.Add(f)
+		if ph.gate {
+			v := NewFigure("lagcomp_view_lag_ticks_p50", Quantile(lags, 0.5), AtMost, 1e9, false)
+			v.Target, v.N = "(info)", len(lags)
+			if len(lags) > 0 {
+				v.Max = slices.Max(lags)
+			}
+			v.Note = "server tick of each hit minus the render tick the shooter aimed at (how far back the server must rewind; the cap is MaxRewind, 200 ms = 6 ticks by default)"
+			rep.Add(v)
+		}
 	}
 
 	var after struct {
