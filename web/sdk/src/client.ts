@@ -517,10 +517,16 @@ export class Rallypoint {
    * being matched: the session then goes on into the match.
    */
   async cancel(): Promise<boolean> {
-    if (this._state.status !== "queued" || !this.ticketId) return false;
+    if (!this.playing || this.conn) return false; // nothing queued, or already matched
+    const id = this.ticketId;
+    if (!id) {
+      // the ticket is still being created: it is cancelled as soon as it exists
+      this.endSession(null);
+      return true;
+    }
     const g = this.gen;
     try {
-      await this.lobby.cancelTicket(this.ticketId);
+      await this.lobby.cancelTicket(id);
     } catch (err) {
       if (err instanceof LobbyError && (err.code === "ticket_placing" || err.code === "ticket_closed")) return false;
       if (g === this.gen) this.lobbyFailed(err);
@@ -532,16 +538,18 @@ export class Rallypoint {
     return true;
   }
 
-  /** leave leaves the match for good (the seat is freed at once) and ends the session. */
+  /**
+   * leave leaves the match for good (the seat is freed at once) and ends the
+   * session; while queued it gives the ticket back.
+   */
   leave(): void {
-    if (this.conn) {
-      const conn = this.conn;
+    if (this.disposed) return;
+    const conn = this.conn;
+    if (conn) {
       this.conn = null;
-      conn.leave();
+      conn.leave(); // ends the connection: its closed() ends the session
     }
-    if (this.playing || this._state.status !== "closed") {
-      if (this._state.status !== "idle") this.endSession({ by: "user", code: 1000, message: "left the match" });
-    }
+    if (this.playing) this.endSession({ by: "user", code: 1000, message: "left the match" });
   }
 
   /**
@@ -551,18 +559,12 @@ export class Rallypoint {
    */
   close(): void {
     if (this.disposed) return;
-    if (this._state.status === "closed") this.endSessionQuiet();
-    else this.endSession({ by: "user", code: 1000, message: "client closed" });
+    // (from closed, the state stays the closed it was: transition ignores closed -> closed)
+    this.endSession({ by: "user", code: 1000, message: "client closed" });
     this.disposed = true;
     this.events.removeAll();
     this.interpolator.clear();
     this.world.reset();
-  }
-
-  private endSessionQuiet(): void {
-    this.gen++;
-    this.sockSubs.run();
-    this.subs.run();
   }
 
   /** pendingResources counts live disposers (for leak tests): 0 after close(). */

@@ -126,6 +126,49 @@ describe("Rallypoint: play", () => {
     rp.close();
   });
 
+  it("cancel() and leave() while the ticket is still being created cancel it once it exists", async () => {
+    for (const how of ["cancel", "leave"] as const) {
+      let release!: () => void;
+      lobby.routes.set("POST /v1/tickets", () => new Promise<Response>((r) => (release = () => r(json(201, lobby.ticketJson("queued"))))));
+      const rp = client();
+      await rp.signInGuest("ada");
+      const p = rp.play({ mode: "arena" });
+      await flush();
+      if (how === "cancel") {
+        await expect(rp.cancel()).resolves.toBe(true);
+        expect(rp.status).toBe("idle");
+      } else {
+        rp.leave();
+        expect(rp.state).toMatchObject({ status: "closed", reason: { by: "user" } });
+      }
+      await expect(p).rejects.toMatchObject({ kind: "closed" });
+      release();
+      await flush();
+      expect(FakeEventSource.instances.length).toBe(0);
+      expect(lobby.calls.filter((c) => c.method === "DELETE").length).toBe(1);
+      lobby.calls.length = 0;
+      rp.close();
+    }
+  });
+
+  it("close() after the server ended the session keeps its reason and rejects a pending play()", async () => {
+    const rp = client();
+    const ws = await joined(rp);
+    ws.serverClose(4009);
+    expect(rp.state).toMatchObject({ status: "closed", reason: { by: "server", code: 4009 } });
+    const sources = FakeEventSource.instances.length;
+    const p = rp.play({ mode: "arena" }); // a new session, ticket on its way
+    const states: string[] = [];
+    rp.on("state", (s) => states.push(s.status));
+    rp.close();
+    await expect(p).rejects.toMatchObject({ kind: "closed" });
+    expect(rp.state).toMatchObject({ status: "closed", reason: { code: 4009 } });
+    expect(states).toEqual([]);
+    await flush();
+    expect(FakeEventSource.instances.length).toBe(sources);
+    expect(lobby.calls.at(-1)).toMatchObject({ method: "DELETE" });
+  });
+
   it("an expired ticket ends the session", async () => {
     const rp = client();
     await rp.signInGuest("ada");
