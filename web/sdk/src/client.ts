@@ -48,6 +48,20 @@ export type ClientState =
 
 export type Status = ClientState["status"];
 
+/**
+ * Transitions lists, for each status, the statuses a client may go to next
+ * (a reconnecting client announces each new attempt, a queued one each
+ * queue update). A closed client may start a new session until close().
+ */
+export const Transitions: Readonly<Record<Status, readonly Status[]>> = {
+  idle: ["queued", "connecting", "closed"],
+  queued: ["queued", "connecting", "idle", "closed"],
+  connecting: ["playing", "reconnecting", "closed"],
+  playing: ["reconnecting", "closed"],
+  reconnecting: ["reconnecting", "playing", "closed"],
+  closed: ["queued", "connecting"],
+};
+
 /** EndReason says why a session ended. */
 export interface EndReason {
   /**
@@ -309,7 +323,8 @@ export class Rallypoint {
 
   /** The only place the state changes. */
   private transition(next: ClientState): void {
-    if (this._state.status === "closed" && next.status === "closed") return;
+    const from = this._state.status;
+    if (from === next.status && (from === "closed" || from === "idle")) return; // nothing changed
     this._state = next;
     this.events.emit("state", next);
   }

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { type ClientState, Rallypoint, type RallypointOptions } from "../src/client.js";
+import { type ClientState, Rallypoint, type RallypointOptions, type Status, Transitions } from "../src/client.js";
 import { MsgType } from "../src/codec.js";
 import { PermanentCloseCodes } from "../src/connection.js";
 import { arenaStep } from "../src/movement.js";
@@ -7,9 +7,11 @@ import { encodeKeyframeOps, encodeDeltaOps, type Entity, newEntity } from "../sr
 import { FakeEventSource, FakeWebSocket, fakeLobby, type FakeLobby, flush, json, matchedTicket } from "./fakes.js";
 
 let lobby: FakeLobby;
+/** Every status change of every client of a test, checked against Transitions after it. */
+let transitions: Array<[string, string]> = [];
 
 function client(o: Partial<RallypointOptions> = {}): Rallypoint {
-  return new Rallypoint({
+  const rp = new Rallypoint({
     baseUrl: "http://lobby",
     fetch: lobby.fetch,
     EventSource: FakeEventSource,
@@ -18,6 +20,12 @@ function client(o: Partial<RallypointOptions> = {}): Rallypoint {
     random: () => 0,
     ...o,
   });
+  let from: string = rp.status;
+  rp.on("state", (st) => {
+    transitions.push([from, st.status]);
+    from = st.status;
+  });
+  return rp;
 }
 
 const me = (x: number, y: number, f: Partial<Entity> = {}): Entity => ({ ...newEntity(3), kind: 1, x: x * 16, y: y * 16, hp: 100, owner: 17, ...f });
@@ -43,6 +51,9 @@ beforeEach(() => {
 });
 afterEach(() => {
   vi.useRealTimers();
+  const seen = transitions;
+  transitions = [];
+  for (const [a, b] of seen) expect(Transitions[a as Status], `${a} -> ${b}`).toContain(b);
 });
 
 describe("Rallypoint: play", () => {
