@@ -850,6 +850,11 @@ export class Rallypoint {
     return v;
   }
 
+  /** lastView is the view the last frame() returned (the same reused object), without advancing anything. */
+  get lastView(): Readonly<View> {
+    return this.view;
+  }
+
   /** stats returns the HUD numbers (a reused object). */
   get stats(): Readonly<Stats> {
     const s = this._stats;
