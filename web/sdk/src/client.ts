@@ -240,7 +240,7 @@ export class Rallypoint {
   private playing: Promise<Welcome> | null = null;
   private settle: { resolve(w: Welcome): void; reject(e: RallypointError): void } | null = null;
   private ticketId = "";
-  private matchId = "";
+  private _matchId = "";
 
   // the match, owned by the handler callbacks and frame()
   /** The current (or last) Welcome. */
@@ -330,6 +330,11 @@ export class Rallypoint {
   }
 
   // ------------------------------------------------------------ lobby
+
+  /** matchId is the id of the current (or last) match: store it with the refresh token to rejoin() after a reload. */
+  get matchId(): string {
+    return this._matchId;
+  }
 
   /** session is the lobby session (store refreshToken to come back). */
   get session(): Session | null {
@@ -443,7 +448,7 @@ export class Rallypoint {
 
   private startConnection(g: number, matchId: string, first: Assignment | null): void {
     if (g !== this.gen) return;
-    this.matchId = matchId;
+    this._matchId = matchId;
     const tickets = async (n: number): Promise<SocketTicket> => {
       let a = first;
       first = null;
