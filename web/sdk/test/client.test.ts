@@ -122,6 +122,22 @@ describe("Rallypoint: play", () => {
     rp.close();
   });
 
+  it("after a reload: resumeSession(refreshToken) and rejoin(matchId) get back into the held seat", async () => {
+    const rp = client();
+    const s = await rp.resumeSession("stored-refresh");
+    expect(lobby.calls[0]).toMatchObject({ path: "/v1/auth/refresh", body: { refresh_token: "stored-refresh" } });
+    expect(rp.session).toBe(s);
+    const p = rp.rejoin("m7");
+    expect(rp.rejoin("m7")).toBe(p);
+    await flush();
+    expect(lobby.calls.at(-1)).toMatchObject({ method: "POST", path: "/v1/matches/m7/token", auth: `Bearer ${s.sessionToken}` });
+    FakeWebSocket.last().handshake({ resumed: true, lastSeq: 12 });
+    await expect(p).resolves.toMatchObject({ resumed: true });
+    expect(rp.matchId).toBe("m7");
+    expect(FakeWebSocket.instances.length).toBe(1);
+    rp.close();
+  });
+
   it("cancel() deletes the ticket and returns to idle; play() rejects", async () => {
     const rp = client();
     await rp.signInGuest("ada");
