@@ -287,6 +287,11 @@ func (l *Lobby) logout(s session) error {
 	if err := l.revoke(s.SID); err != nil {
 		return err
 	}
+	if k, ok := l.dir.(Kicker); ok {
+		if n := k.KickPlayer(s.Player, "logged out"); n > 0 {
+			l.log.Info("logout closed live sockets", zap.Uint32("player", uint32(s.Player)), zap.Int("sockets", n))
+		}
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	id, ok, err := l.tickets.LiveTicket(s.Player)

@@ -127,6 +127,7 @@ type Lobby struct {
 	closed    bool
 	mm        *matchmaker
 	watchers  map[TicketID]chan struct{} // closed and dropped when the ticket changes
+	usedJTI   map[string]time.Time       // socket tokens used, until they expire
 	lastPrune time.Time
 }
 
@@ -154,6 +155,7 @@ func New(cfg Config, placer Placer, dir MatchDirectory, log *zap.Logger) (*Lobby
 		origins:  make(map[string]bool),
 		done:     make(chan struct{}),
 		watchers: make(map[TicketID]chan struct{}),
+		usedJTI:  make(map[string]time.Time),
 	}
 	if l.store == nil {
 		if cfg.DataDir != "" {
@@ -280,8 +282,32 @@ func (l *Lobby) VerifySocketToken(ctx context.Context, token string) (SocketGran
 	if err != nil {
 		return SocketGrant{}, err
 	}
+	if !l.useOnce(c.ID, c.ExpiresAt.Time) {
+		l.stats.tokensRefused.Add(1)
+		return SocketGrant{}, ErrTokenReused
+	}
 	p, _ := c.player()
 	return SocketGrant{Player: p, Match: c.Match, Name: c.Name}, nil
+}
+
+// useOnce records a socket token's jti until the token expires, and
+// reports whether this was its first use. The set lives in memory: a
+// restarted lobby forgets it, which lets a token captured in the last two
+// minutes (the socket token lifetime) be replayed once more.
+func (l *Lobby) useOnce(jti string, exp time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, used := l.usedJTI[jti]; used {
+		return false
+	}
+	l.usedJTI[jti] = exp
+	return true
+}
+
+// KickPlayer is what a Directory may also implement: close a player's live
+// game sockets (after a logout). It returns how many it closed.
+type Kicker interface {
+	KickPlayer(p PlayerID, reason string) int
 }
 
 // verify parses a token of the given kind and checks its session is not
@@ -482,6 +508,13 @@ func (l *Lobby) prune(now time.Time) {
 	}
 	l.limits.prune(now)
 	l.sessLim.prune(now)
+	l.mu.Lock()
+	for jti, exp := range l.usedJTI {
+		if now.After(exp) {
+			delete(l.usedJTI, jti)
+		}
+	}
+	l.mu.Unlock()
 }
 
 // enter registers a request-scoped goroutine (an event stream) that

@@ -370,3 +370,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	<-done
 	return ctx.Err()
 }
+
+// KickPlayer closes every live socket of player p with code and text (after
+// a logout: wire.CodeTokenRevoked), releasing their seats at once as if the
+// player had left. It returns how many sockets it closed.
+func (s *Server) KickPlayer(p game.PlayerID, code uint16, text string) int {
+	s.mu.Lock()
+	var kick []*conn
+	for c := range s.conns {
+		if game.PlayerID(c.seatedAs.Load()) == p {
+			kick = append(kick, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range kick {
+		c.leaving.Store(true)
+		c.fail(code, text)
+	}
+	return len(kick)
+}

@@ -67,8 +67,11 @@ func run(ctx context.Context, args []string, ready func(addr string)) error {
 	matchTime := fs.Duration("match-time", 0, "arena match time limit (0: the mode's default, 3m)")
 	origins := fs.String("origins", "", "comma-separated CORS allowlist, e.g. http://localhost:5173")
 	publicWS := fs.String("public-ws-url", "", "game socket URL handed to clients (default: derived from each request)")
-	rateLimit := fs.Float64("rate-limit", 5, "lobby requests per second per client address (auth, tickets, tokens)")
-	rateBurst := fs.Int("rate-burst", 20, "lobby request burst per client address")
+	rateLimit := fs.Float64("rate-limit", 10, "anonymous lobby requests (sign-in, refresh) per second per client address")
+	rateBurst := fs.Int("rate-burst", 200, "anonymous lobby request burst per client address (a hundred bots, or a LAN party, signing in at once)")
+	sessionRate := fs.Float64("session-rate-limit", 5, "authenticated lobby requests (tickets, tokens, logout) per second per session")
+	sessionBurst := fs.Int("session-rate-burst", 20, "authenticated lobby request burst per session")
+	trusted := fs.String("trusted-proxies", "", "comma-separated reverse proxies (CIDRs or IPs) whose X-Forwarded-For names the client, for rate limits and socket caps")
 	cpuProfile := fs.String("cpu-profile", "", "write a CPU profile to this file until shutdown (benchmarks)")
 	debugAddr := fs.String("debug-addr", "", "serve /debug/pprof on this address (keep it on loopback)")
 	memRate := fs.Int("mem-profile-rate", 0, "runtime.MemProfileRate for heap profiles (0: Go's default)")
@@ -107,12 +110,7 @@ func run(ctx context.Context, args []string, ready func(addr string)) error {
 			_ = f.Close()
 		}()
 	}
-	var allow []string
-	for _, o := range strings.Split(*origins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			allow = append(allow, o)
-		}
-	}
+	allow := splitList(*origins)
 	if *dataDir != "" {
 		if err := os.MkdirAll(*dataDir, 0o700); err != nil {
 			return err
@@ -128,6 +126,10 @@ func run(ctx context.Context, args []string, ready func(addr string)) error {
 			PublicWSURL:    *publicWS,
 			RateLimit:      rate.Limit(*rateLimit),
 			RateBurst:      *rateBurst,
+
+			SessionRateLimit: rate.Limit(*sessionRate),
+			SessionRateBurst: *sessionBurst,
+			TrustedProxies:   splitList(*trusted),
 		},
 		Game:  netcode.Config{Hz: *hz, Interest: float32(*interest), Grace: *grace},
 		Games: games,
@@ -136,12 +138,7 @@ func run(ctx context.Context, args []string, ready func(addr string)) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Addr:              *addr,
-		Handler:           a.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          zap.NewStdLog(log.Named("http")),
-	}
+	srv := newHTTPServer(*addr, a.Handler(), log)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return errors.Join(err, a.Shutdown(context.Background()))
@@ -194,4 +191,30 @@ func gameConfigs(hz int, maxRewind, matchTime time.Duration) map[string]game.Con
 		games[game.ModeArena] = arena
 	}
 	return games
+}
+
+// newHTTPServer is the public listener's server: bounded headers, bodies
+// and idle keep-alives. Game sockets and event streams clear the read
+// deadline once they start, so ReadTimeout only bounds request bodies.
+func newHTTPServer(addr string, h http.Handler, log *zap.Logger) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		IdleTimeout:       30 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          zap.NewStdLog(log.Named("http")),
+	}
+}
+
+// splitList splits a comma-separated flag value, dropping blanks.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }

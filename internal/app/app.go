@@ -8,13 +8,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"go.uber.org/zap"
 
 	"github.com/rallypoint/rallypoint/game"
+	"github.com/rallypoint/rallypoint/internal/realip"
 	"github.com/rallypoint/rallypoint/lobby"
 	"github.com/rallypoint/rallypoint/netcode"
+	"github.com/rallypoint/rallypoint/netcode/wire"
 )
 
 // Config configures an App.
@@ -52,6 +55,14 @@ func New(cfg Config, log *zap.Logger) (*App, error) {
 	gc := cfg.Game
 	gc.Logger = log.Named("game")
 	gc.Auth = netcode.AuthenticatorFunc(a.authenticate)
+	if gc.ClientAddr == nil {
+		// The socket caps key clients as the lobby's rate limits do.
+		res, err := realip.New(cfg.Lobby.TrustedProxies)
+		if err != nil {
+			return nil, fmt.Errorf("app: %w", err)
+		}
+		gc.ClientAddr = res.Addr
+	}
 	if cfg.NewBrain != nil {
 		gc.NewBrain = cfg.NewBrain
 	}
@@ -160,6 +171,12 @@ func (d directory) Matches() []lobby.MatchSummary {
 		out[i] = summary(m)
 	}
 	return out
+}
+
+// KickPlayer implements lobby.Kicker: a logout closes the player's live
+// sockets with 4003.
+func (d directory) KickPlayer(p lobby.PlayerID, reason string) int {
+	return d.srv.KickPlayer(game.PlayerID(p), wire.CodeTokenRevoked, reason)
 }
 
 func (d directory) Match(id string) (lobby.MatchSummary, bool) {
