@@ -18,6 +18,9 @@ var (
 	// ErrTokenRevoked means the session the token belongs to was logged out
 	// (or its refresh token was reused).
 	ErrTokenRevoked = errors.New("lobby: token revoked")
+	// ErrDraining means the server is shutting down gracefully: running
+	// matches finish, but no new ticket is accepted or placed.
+	ErrDraining = errors.New("lobby: draining")
 	// ErrTokenReused wraps ErrTokenInvalid: a socket token is good for one
 	// connection; every reconnect gets a fresh one.
 	ErrTokenReused = fmt.Errorf("%w: socket token already used", ErrTokenInvalid)

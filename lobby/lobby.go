@@ -103,6 +103,8 @@ type Lobby struct {
 	dir      MatchDirectory
 	store    Store
 	ownStore bool
+	results  ResultStore
+	ownRes   bool
 	tickets  TicketStore
 	seats    AssignmentStore
 	tok      *tokens
@@ -128,6 +130,7 @@ type Lobby struct {
 	mm        *matchmaker
 	watchers  map[TicketID]chan struct{} // closed and dropped when the ticket changes
 	usedJTI   map[string]time.Time       // socket tokens used, until they expire
+	draining  bool                       // Drain was called: no new tickets, no placements
 	lastPrune time.Time
 }
 
@@ -166,6 +169,17 @@ func New(cfg Config, placer Placer, dir MatchDirectory, log *zap.Logger) (*Lobby
 			l.store = NewMemoryStore()
 		}
 		l.ownStore = true
+	}
+	if l.results = cfg.Results; l.results == nil {
+		if cfg.DataDir != "" {
+			if l.results, err = OpenFileResultStore(cfg.DataDir); err != nil {
+				l.closeStore()
+				return nil, err
+			}
+		} else {
+			l.results = NewMemoryResultStore()
+		}
+		l.ownRes = true
 	}
 	if l.tickets == nil {
 		l.tickets = NewMemoryTicketStore()
@@ -219,6 +233,9 @@ func (l *Lobby) closeStore() {
 	if l.ownStore {
 		_ = l.store.Close()
 	}
+	if l.ownRes && l.results != nil {
+		_ = l.results.Close()
+	}
 }
 
 // Shutdown stops the matchmaker, ends every event stream, waits for them,
@@ -245,6 +262,9 @@ func (l *Lobby) Shutdown(ctx context.Context) error {
 	l.closeOnce.Do(func() {
 		if l.ownStore {
 			l.closeErr = l.store.Close()
+		}
+		if l.ownRes {
+			l.closeErr = errors.Join(l.closeErr, l.results.Close())
 		}
 		l.log.Info("lobby stopped")
 	})
@@ -374,6 +394,10 @@ func (l *Lobby) run() {
 func (l *Lobby) step(ctx context.Context) {
 	now := l.cfg.Now()
 	l.mu.Lock()
+	if l.draining {
+		l.mu.Unlock()
+		return // no new matches: queued tickets wait
+	}
 	groups, expired := l.mm.step(now)
 	for _, e := range expired {
 		l.finishLocked(e.ID, now, func(t *Ticket) { t.Status = StatusExpired })
@@ -477,6 +501,17 @@ func (l *Lobby) watch(id TicketID) <-chan struct{} {
 		l.watchers[id] = ch
 	}
 	return ch
+}
+
+// Drain stops placing matches and accepting tickets (new tickets get 503
+// "draining"); sessions, reconnect tokens, event streams and results keep
+// working while the running matches finish. It is the first step of a
+// graceful shutdown; Shutdown follows.
+func (l *Lobby) Drain() {
+	l.mu.Lock()
+	l.draining = true
+	l.mu.Unlock()
+	l.log.Info("draining: no new tickets or matches")
 }
 
 // unwatch drops id's watcher entry once nobody can need it: the ticket is

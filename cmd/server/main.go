@@ -35,6 +35,10 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // the first signal drains; a second one kills the process at once
+	}()
 	if err := run(ctx, os.Args[1:], nil); err != nil {
 		fmt.Fprintln(os.Stderr, "server:", err)
 		os.Exit(1)
@@ -62,9 +66,10 @@ func run(ctx context.Context, args []string, ready func(addr string)) error {
 	hz := fs.Int("hz", 30, "tick rate of new matches")
 	interest := fs.Float64("interest", 300, "area-of-interest radius in world units (0: every client sees the whole world)")
 	grace := fs.Duration("grace", 30*time.Second, "how long a dropped player's seat is held")
-	botFill := fs.Duration("bot-fill", 5*time.Second, "wait before open seats are filled with bots (negative: never)")
+	botFill := fs.Duration("bot-fill", 2*time.Second, "wait before open seats are filled with bots (negative: never)")
 	maxRewind := fs.Duration("max-rewind", 200*time.Millisecond, "lag compensation: how far back a shot is judged against where targets were (0: off)")
 	matchTime := fs.Duration("match-time", 0, "arena match time limit (0: the mode's default, 3m)")
+	drainTimeout := fs.Duration("drain-timeout", 30*time.Second, "at SIGTERM/SIGINT: how long running matches may play on before they are ended with their results (a second signal exits at once)")
 	origins := fs.String("origins", "", "comma-separated CORS allowlist, e.g. http://localhost:5173")
 	publicWS := fs.String("public-ws-url", "", "game socket URL handed to clients (default: derived from each request)")
 	rateLimit := fs.Float64("rate-limit", 10, "anonymous lobby requests (sign-in, refresh) per second per client address")
@@ -159,8 +164,16 @@ func run(ctx context.Context, args []string, ready func(addr string)) error {
 	case err := <-errc:
 		return errors.Join(err, a.Shutdown(context.Background()))
 	case <-ctx.Done():
-		log.Info("shutting down")
 	}
+	// Drain: no new tickets or matches (and /readyz says so); running
+	// matches play on for up to -drain-timeout.
+	log.Info("draining", zap.Duration("timeout", *drainTimeout), zap.Int("matches", len(a.Game().Matches())))
+	dctx, dcancel := context.WithTimeout(context.Background(), *drainTimeout)
+	if err := a.Drain(dctx); err != nil {
+		log.Info("drain timeout: ending the remaining matches with their results", zap.Int("matches", len(a.Game().Matches())))
+	}
+	dcancel()
+	log.Info("shutting down")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// Stop accepting while the App ends event streams, matches and sockets
