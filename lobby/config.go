@@ -70,7 +70,8 @@ type Config struct {
 	// 2 seconds is used.
 	FillWait time.Duration
 	// BotFillAfter is how long a ticket waits before its group is started
-	// with bots filling up to MinPlayers. If zero, 5 seconds is used; if
+	// with bots filling up to MinPlayers. If zero, 2 seconds is used (a
+	// newcomer is playing within about 3 s of pressing Play); if
 	// negative, bot fill is off.
 	BotFillAfter time.Duration
 	// TicketTTL is how long a ticket may wait in the queue before it
@@ -152,6 +153,10 @@ type Config struct {
 	// Assignments records which player holds a seat in which match. If nil,
 	// an in-memory store is used.
 	Assignments AssignmentStore
+	// Results keeps finished matches' results. If nil, a JSON-lines log in
+	// DataDir/results.jsonl (fsynced per result), or an in-memory store
+	// when DataDir is empty, is opened and closed by the lobby.
+	Results ResultStore
 
 	// Now is the clock. If nil, time.Now is used.
 	Now func() time.Time
@@ -205,7 +210,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.WindowMax = 1000
 	}
 	def(&cfg.FillWait, 2*time.Second)
-	def(&cfg.BotFillAfter, 5*time.Second)
+	def(&cfg.BotFillAfter, 2*time.Second)
 	def(&cfg.TicketTTL, 2*time.Minute)
 	def(&cfg.TicketRetention, 10*time.Minute)
 	def(&cfg.MatchInterval, 100*time.Millisecond)

@@ -106,6 +106,8 @@ func errorStatus(err error) (int, string) {
 		return http.StatusForbidden, "not_seated"
 	case errors.Is(err, ErrClosed):
 		return http.StatusServiceUnavailable, "shutting_down"
+	case errors.Is(err, ErrDraining):
+		return http.StatusServiceUnavailable, "draining"
 	case errors.Is(err, ErrPlayerIDsExhausted):
 		return http.StatusServiceUnavailable, "player_ids_exhausted"
 	default:
@@ -416,6 +418,10 @@ func (l *Lobby) handleCreateTicket(w http.ResponseWriter, r *http.Request) {
 		l.fail(w, r, err)
 		return
 	}
+	if req.Mode == "" {
+		l.fail(w, r, fmt.Errorf("%w: \"mode\" is required", ErrBadRequest))
+		return
+	}
 	rating := l.cfg.DefaultRating
 	if req.Rating != nil {
 		rating = *req.Rating
@@ -436,6 +442,12 @@ func (l *Lobby) handleCreateTicket(w http.ResponseWriter, r *http.Request) {
 
 // createTicket queues a ticket for the session's player.
 func (l *Lobby) createTicket(s session, mode string, rating int) (Ticket, error) {
+	l.mu.Lock()
+	draining := l.draining
+	l.mu.Unlock()
+	if draining {
+		return Ticket{}, ErrDraining
+	}
 	if _, ok := l.cfg.Modes[mode]; !ok {
 		return Ticket{}, fmt.Errorf("%w: %q", ErrUnknownMode, mode)
 	}
@@ -585,12 +597,33 @@ func (l *Lobby) handleMatches(w http.ResponseWriter, r *http.Request) {
 }
 
 func (l *Lobby) handleMatch(w http.ResponseWriter, r *http.Request) {
-	m, ok := l.dir.Match(r.PathValue("id"))
+	id := r.PathValue("id")
+	if m, ok := l.dir.Match(id); ok {
+		writeJSON(w, http.StatusOK, m)
+		return
+	}
+	res, ok, err := l.results.Result(id)
+	if err != nil {
+		l.fail(w, r, err)
+		return
+	}
 	if !ok {
 		l.fail(w, r, ErrMatchNotFound)
 		return
 	}
-	writeJSON(w, http.StatusOK, m)
+	players := make([]PlayerID, 0, len(res.Players))
+	bots := 0
+	for _, p := range res.Players {
+		if p.Bot {
+			bots++
+		} else {
+			players = append(players, p.Player)
+		}
+	}
+	writeJSON(w, http.StatusOK, struct {
+		MatchSummary
+		Result MatchResult `json:"result"`
+	}{MatchSummary{ID: res.ID, Mode: res.Mode, State: "over", Players: players, Bots: bots, Tick: res.Ticks}, res})
 }
 
 // handleMatchToken re-issues a socket token for a held seat: the reconnect

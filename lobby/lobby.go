@@ -103,6 +103,8 @@ type Lobby struct {
 	dir      MatchDirectory
 	store    Store
 	ownStore bool
+	results  ResultStore
+	ownRes   bool
 	tickets  TicketStore
 	seats    AssignmentStore
 	tok      *tokens
@@ -127,6 +129,8 @@ type Lobby struct {
 	closed    bool
 	mm        *matchmaker
 	watchers  map[TicketID]chan struct{} // closed and dropped when the ticket changes
+	usedJTI   map[string]time.Time       // socket tokens used, until they expire
+	draining  bool                       // Drain was called: no new tickets, no placements
 	lastPrune time.Time
 }
 
@@ -154,6 +158,7 @@ func New(cfg Config, placer Placer, dir MatchDirectory, log *zap.Logger) (*Lobby
 		origins:  make(map[string]bool),
 		done:     make(chan struct{}),
 		watchers: make(map[TicketID]chan struct{}),
+		usedJTI:  make(map[string]time.Time),
 	}
 	if l.store == nil {
 		if cfg.DataDir != "" {
@@ -164,6 +169,17 @@ func New(cfg Config, placer Placer, dir MatchDirectory, log *zap.Logger) (*Lobby
 			l.store = NewMemoryStore()
 		}
 		l.ownStore = true
+	}
+	if l.results = cfg.Results; l.results == nil {
+		if cfg.DataDir != "" {
+			if l.results, err = OpenFileResultStore(cfg.DataDir); err != nil {
+				l.closeStore()
+				return nil, err
+			}
+		} else {
+			l.results = NewMemoryResultStore()
+		}
+		l.ownRes = true
 	}
 	if l.tickets == nil {
 		l.tickets = NewMemoryTicketStore()
@@ -217,6 +233,9 @@ func (l *Lobby) closeStore() {
 	if l.ownStore {
 		_ = l.store.Close()
 	}
+	if l.ownRes && l.results != nil {
+		_ = l.results.Close()
+	}
 }
 
 // Shutdown stops the matchmaker, ends every event stream, waits for them,
@@ -243,6 +262,9 @@ func (l *Lobby) Shutdown(ctx context.Context) error {
 	l.closeOnce.Do(func() {
 		if l.ownStore {
 			l.closeErr = l.store.Close()
+		}
+		if l.ownRes {
+			l.closeErr = errors.Join(l.closeErr, l.results.Close())
 		}
 		l.log.Info("lobby stopped")
 	})
@@ -280,8 +302,32 @@ func (l *Lobby) VerifySocketToken(ctx context.Context, token string) (SocketGran
 	if err != nil {
 		return SocketGrant{}, err
 	}
+	if !l.useOnce(c.ID, c.ExpiresAt.Time) {
+		l.stats.tokensRefused.Add(1)
+		return SocketGrant{}, ErrTokenReused
+	}
 	p, _ := c.player()
 	return SocketGrant{Player: p, Match: c.Match, Name: c.Name}, nil
+}
+
+// useOnce records a socket token's jti until the token expires, and
+// reports whether this was its first use. The set lives in memory: a
+// restarted lobby forgets it, which lets a token captured in the last two
+// minutes (the socket token lifetime) be replayed once more.
+func (l *Lobby) useOnce(jti string, exp time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, used := l.usedJTI[jti]; used {
+		return false
+	}
+	l.usedJTI[jti] = exp
+	return true
+}
+
+// KickPlayer is what a Directory may also implement: close a player's live
+// game sockets (after a logout). It returns how many it closed.
+type Kicker interface {
+	KickPlayer(p PlayerID, reason string) int
 }
 
 // verify parses a token of the given kind and checks its session is not
@@ -348,6 +394,10 @@ func (l *Lobby) run() {
 func (l *Lobby) step(ctx context.Context) {
 	now := l.cfg.Now()
 	l.mu.Lock()
+	if l.draining {
+		l.mu.Unlock()
+		return // no new matches: queued tickets wait
+	}
 	groups, expired := l.mm.step(now)
 	for _, e := range expired {
 		l.finishLocked(e.ID, now, func(t *Ticket) { t.Status = StatusExpired })
@@ -453,6 +503,17 @@ func (l *Lobby) watch(id TicketID) <-chan struct{} {
 	return ch
 }
 
+// Drain stops placing matches and accepting tickets (new tickets get 503
+// "draining"); sessions, reconnect tokens, event streams and results keep
+// working while the running matches finish. It is the first step of a
+// graceful shutdown; Shutdown follows.
+func (l *Lobby) Drain() {
+	l.mu.Lock()
+	l.draining = true
+	l.mu.Unlock()
+	l.log.Info("draining: no new tickets or matches")
+}
+
 // unwatch drops id's watcher entry once nobody can need it: the ticket is
 // gone or final. A stream that ends leaves no entry behind, and streams
 // still open on the same ticket notice the end at their next update tick.
@@ -482,6 +543,13 @@ func (l *Lobby) prune(now time.Time) {
 	}
 	l.limits.prune(now)
 	l.sessLim.prune(now)
+	l.mu.Lock()
+	for jti, exp := range l.usedJTI {
+		if now.After(exp) {
+			delete(l.usedJTI, jti)
+		}
+	}
+	l.mu.Unlock()
 }
 
 // enter registers a request-scoped goroutine (an event stream) that

@@ -48,6 +48,7 @@ var (
 	ErrSeatExpired   = errors.New("netcode: seat released")
 	ErrServerClosed  = errors.New("netcode: server closed")
 	ErrNoBrain       = errors.New("netcode: bots requested but no brain configured")
+	ErrDraining      = errors.New("netcode: draining: no new matches")
 )
 
 // Hooks tell the outside world (the lobby) about seats and matches. Each
@@ -58,9 +59,14 @@ type Hooks struct {
 	// SeatReleased is called when a player's seat ends: the player left,
 	// their grace period ran out, or they never came.
 	SeatReleased func(match string, p game.PlayerID, reason string)
-	// MatchEnded is called once when a match is over or crashed; every seat
-	// in it is released.
-	MatchEnded func(match string, result game.Result, err error)
+	// MatchEnded is called once when a match is over, crashed or stopped,
+	// with its result (Reason "aborted" after a crash, with err the panic;
+	// "shutdown" when the server stopped it; "abandoned" when every human
+	// left), after the clients were sent it and before the match is
+	// forgotten; every seat in it is released. It runs on the match's own
+	// goroutine once its loop has stopped, so it may block briefly (to
+	// store the result) without delaying any tick.
+	MatchEnded func(info MatchInfo, result game.Result, err error)
 }
 
 // Config configures a Server. The zero value of every field but Auth means
@@ -218,6 +224,7 @@ type MatchInfo struct {
 	Tick       uint32          `json:"tick"`
 	MaxPlayers int             `json:"max_players"`
 	Hz         int             `json:"hz"`
+	Started    time.Time       `json:"started"`
 	// Loop timing, from the match's game.LoopStats: how long the last and
 	// the slowest tick took, the worst lateness, and ticks dropped after
 	// stalls.

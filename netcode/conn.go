@@ -57,6 +57,7 @@ type conn struct {
 	abusive  atomic.Uint32 // the close code, when closed for abuse: the seat is lost
 	gone     atomic.Bool   // OnClose ran: the socket is finished
 	pending  atomic.Bool   // counted as a socket before its Hello
+	seatedAs atomic.Uint32 // the player, once attached (for KickPlayer)
 	released atomic.Bool   // its socket slot was returned
 }
 
@@ -302,6 +303,7 @@ func (c *conn) onHello(b []byte) {
 	}
 	c.room, c.player = r, grant.Player
 	c.state.Store(stateAttached)
+	c.seatedAs.Store(uint32(grant.Player))
 	c.srv.settled(c)
 	if err := r.attach(ctx, c, grant); err != nil {
 		c.room = nil

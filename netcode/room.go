@@ -46,6 +46,7 @@ type room struct {
 	id       string
 	mode     game.Mode
 	hz       int
+	started  time.Time
 	interest float32 // 0: whole world
 	inFlight uint32  // ticks of lag that pause a client (Config.MaxInFlight, or hz)
 	open     bool
@@ -134,6 +135,7 @@ func newRoom(s *Server, spec MatchSpec, mode game.Mode) (*room, error) {
 		r.addSeat(&seat{player: p, entity: eid, joined: true, bot: s.brain(mode)(hz, spec.Seed+uint64(i)+1)})
 	}
 	r.ctx, r.cancel = context.WithCancel(s.ctx)
+	r.started = time.Now()
 	r.publish("running")
 	return r, nil
 }
@@ -188,13 +190,19 @@ func (r *room) run() {
 		res, err = game.Result{Reason: "abandoned"}, nil
 		code, text = wire.CodeNormal, "match abandoned"
 	case errors.Is(err, context.Canceled):
+		// The server is shutting down (after its drain timeout): the
+		// players get the standings so far, then a going-away close.
+		res, err = r.standings("shutdown"), nil
 		code, text = wire.CodeGoingAway, "server shutting down"
 	default:
+		// A panic in the rules ends this match only: the players get the
+		// standings so far as an aborted result, and the panic goes to
+		// the log and the MatchEnded hook.
 		r.srv.stats.MatchCrashes.Add(1)
 		r.log.Error("match crashed", zap.Error(err))
-		code, text = wire.CodeInternal, "match crashed"
+		res = r.standings("aborted")
 	}
-	if err == nil {
+	{
 		over := wire.MatchOver{Tick: r.tick.Load(), Reason: res.Reason}
 		for _, p := range res.Players {
 			over.Results = append(over.Results, wire.Result{Player: uint32(p.Player), Entity: uint32(p.Entity), Score: p.Score, Rank: uint16(p.Rank)})
@@ -207,19 +215,41 @@ func (r *room) run() {
 	}
 	for _, s := range r.order {
 		if s.conn != nil {
-			if code == wire.CodeNormal || code == wire.CodeGoingAway {
-				s.conn.closeQuiet(code, text)
-			} else {
-				s.conn.fail(code, text)
-			}
+			s.conn.closeQuiet(code, text)
 		}
 	}
 	r.publish("over")
-	r.srv.removeRoom(r)
 	if h := r.srv.cfg.Hooks.MatchEnded; h != nil {
-		h(r.id, res, err)
+		h(r.Info(), res, err)
 	}
+	r.srv.removeRoom(r)
 	r.log.Info("match ended", zap.String("reason", res.Reason), zap.Uint32("tick", r.tick.Load()), zap.Error(err))
+}
+
+// standings is the result of a match stopped from outside its rules (a
+// crash, a shutdown): every seated player's avatar score, ranked. It runs
+// after the loop stopped; a world left broken by a panic yields what can
+// be read.
+func (r *room) standings(reason string) (res game.Result) {
+	res.Reason = reason
+	defer func() {
+		if v := recover(); v != nil {
+			r.log.Error("reading standings", zap.Any("panic", v))
+		}
+	}()
+	w := r.sim.World()
+	for _, s := range r.order {
+		if !s.joined {
+			continue
+		}
+		pr := game.PlayerResult{Player: s.player, Entity: s.entity}
+		if e := w.Get(s.entity); e != nil {
+			pr.Score = e.Score
+		}
+		res.Players = append(res.Players, pr)
+	}
+	game.RankResults(res.Players)
+	return res
 }
 
 // exec runs fn on the match goroutine.
@@ -528,7 +558,7 @@ func (r *room) housekeep(now time.Time) {
 }
 
 func (r *room) publish(state string) {
-	info := MatchInfo{ID: r.id, Mode: r.mode.Name, State: state, Tick: r.tick.Load(), MaxPlayers: r.mode.MaxPlayers, Hz: r.hz}
+	info := MatchInfo{ID: r.id, Mode: r.mode.Name, State: state, Tick: r.tick.Load(), MaxPlayers: r.mode.MaxPlayers, Hz: r.hz, Started: r.started}
 	for _, s := range r.order {
 		if s.bot != nil {
 			info.Bots++

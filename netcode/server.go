@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -29,6 +30,7 @@ type Server struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	stats    Stats
+	draining atomic.Bool // Drain was called: no new matches
 
 	wg sync.WaitGroup // every room, read loop and writer goroutine
 
@@ -253,6 +255,9 @@ func (s *Server) removeRoom(r *room) {
 
 // CreateMatch starts a match and returns its summary.
 func (s *Server) CreateMatch(spec MatchSpec) (MatchInfo, error) {
+	if s.draining.Load() {
+		return MatchInfo{}, ErrDraining
+	}
 	mode, ok := findMode(s.cfg.Modes, spec.Mode)
 	if !ok {
 		return MatchInfo{}, fmt.Errorf("%w: %q", game.ErrUnknownMode, spec.Mode)
@@ -367,6 +372,57 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		c.out.kill()
 	}
 	s.mu.Unlock()
-	<-done
+	// The deadline is the deadline: a match goroutine stuck in its rules
+	// is abandoned to the process's exit rather than waited for.
+	select {
+	case <-done:
+	case <-time.After(100 * time.Millisecond):
+	}
 	return ctx.Err()
+}
+
+// Drain stops the server from creating matches and waits until every
+// running match has ended by itself, or ctx is done (then it returns
+// ctx.Err() and the matches still running are left to Shutdown, which ends
+// them with a "shutdown" MatchOver). Sockets of running matches keep
+// playing meanwhile, and reconnects to them are still accepted.
+func (s *Server) Drain(ctx context.Context) error {
+	s.draining.Store(true)
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		n := len(s.rooms)
+		s.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Draining reports whether Drain has been called.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// KickPlayer closes every live socket of player p with code and text (after
+// a logout: wire.CodeTokenRevoked), releasing their seats at once as if the
+// player had left. It returns how many sockets it closed.
+func (s *Server) KickPlayer(p game.PlayerID, code uint16, text string) int {
+	s.mu.Lock()
+	var kick []*conn
+	for c := range s.conns {
+		if game.PlayerID(c.seatedAs.Load()) == p {
+			kick = append(kick, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range kick {
+		c.leaving.Store(true)
+		c.fail(code, text)
+	}
+	return len(kick)
 }
