@@ -31,8 +31,9 @@ type Raw struct {
 		Press  int     `json:"press"`
 		Frames []Frame `json:"frames"`
 	} `json:"prediction"`
-	Phases    map[string]json.RawMessage `json:"phases"`
-	Reconnect *struct {
+	Phases        map[string]json.RawMessage `json:"phases"`
+	NorewindError string                     `json:"norewindError"`
+	Reconnect     *struct {
 		CutAt      float64 `json:"cutAt"`
 		Cut        int     `json:"cut"`
 		Banner     [][]any `json:"banner"`   // [t, visible, frames]
@@ -208,8 +209,8 @@ func Analyze(r *Raw, in Inputs) (rep Report, problems []string) {
 				fail("phase %s missing (%v)", ph.name, err)
 			}
 			note := "not measured: the run did not get there"
-			if !ph.gate {
-				note = "not measured: the server under test cannot switch rewind off at run time"
+			if !ph.gate && r.NorewindError != "" {
+				note = "not measured: " + r.NorewindError
 			}
 			rep.Add(Figure{Name: ph.figure, Target: ">= 0.95", Gate: ph.gate, Note: note})
 			continue

@@ -443,7 +443,14 @@ async function main() {
     await lagcomp("lagcomp_rewind", SHOTS, false);
     // B's kills count towards the score limit (10): at most 40 + 15 shots,
     // and without rewind few of them hit.
-    await lagcomp("lagcomp_norewind", Math.ceil(SHOTS * 0.375), true);
+    try {
+      await lagcomp("lagcomp_norewind", Math.ceil(SHOTS * 0.375), true);
+    } catch (err) {
+      // a comparison only: its failure is reported, not fatal
+      out.norewindError = String(err && err.message ? err.message : err);
+      log(`the run without rewind failed: ${out.norewindError}`);
+      await B.evaluate(() => (window.__e2e.override = false));
+    }
     await ctl("POST", "/shooter?entity=0");
 
     // ---- match over: both pages show the results
