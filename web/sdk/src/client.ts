@@ -677,7 +677,7 @@ export class Rallypoint {
         this.world.apply(m); // a ProtocolError drops the socket and resumes
         const w = this.welcome!;
         this.clock!.onSnapshot(m.tick, now);
-        this.interpolator.record(this.world, w.posScale);
+        this.interpolator.record(this.world, w.posScale, m.base === 0);
         let players = 0;
         for (const e of this.world.entities.values()) if (e.kind === EntityKind.Avatar) players++;
         this._stats.players = players;

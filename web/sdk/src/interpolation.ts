@@ -239,13 +239,22 @@ class Track {
   count = 0;
   seen = 0;
   flags = 0;
+  /** The tick it entered the view (-Infinity: it was there when we joined). Not drawn before. */
+  born = -Infinity;
+  /** The tick it left the view or the world (Infinity: it is still there). Not drawn from then on. */
+  gone = Infinity;
+  /** Drawn in the last sample(). */
+  visible = false;
   entity: Entity | null = null;
   readonly out: RenderEntity = { id: 0, kind: 0, x: 0, y: 0, hp: 0, owner: 0, score: 0, flags: 0, self: false };
 
-  reset(e: Entity): void {
+  reset(e: Entity, born: number): void {
     this.head = 0;
     this.count = 0;
     this.flags = e.flags;
+    this.born = born;
+    this.gone = Infinity;
+    this.visible = false;
     this.entity = e;
     this.out.id = e.id;
   }
@@ -367,44 +376,65 @@ export class Interpolator {
   }
 
   /**
-   * record adds the world's positions at its lastTick to every ring and
-   * forgets entities that are no longer in the world. posScale converts
-   * quanta to world units.
+   * record adds the world's positions at its lastTick to every ring.
+   * Entities are drawn in the past, so their comings and goings are too: an
+   * entity that entered in a delta is drawn from its entry tick on, one that
+   * left (OpRemove, or missing from a keyframe) until its leaving tick; then
+   * its ring is dropped. Entities of a keyframe (joining, resuming) are
+   * drawn at once. posScale converts quanta to world units.
    */
-  record(world: World, posScale: number): void {
+  record(world: World, posScale: number, keyframe = false): void {
     const tick = world.lastTick;
     const stamp = ++this.stamp;
     for (const e of world.entities.values()) {
       let t = this.byId.get(e.id);
       if (!t) {
         t = this.pool.pop() ?? new Track();
-        t.reset(e);
+        t.reset(e, keyframe ? -Infinity : tick);
         this.byId.set(e.id, t);
         this.tracks.push(t);
       }
       t.entity = e;
       t.seen = stamp;
+      t.gone = Infinity; // back in view: drawn across the time it was out of view
       t.push(tick, e.x / posScale, e.y / posScale, e.flags, this.jumpDist);
     }
     for (let i = this.tracks.length - 1; i >= 0; i--) {
       const t = this.tracks[i]!;
       if (t.seen === stamp) continue;
-      this.byId.delete(t.out.id);
-      this.tracks[i] = this.tracks[this.tracks.length - 1]!;
-      this.tracks.pop();
-      this.release(t);
+      if (t.gone === Infinity) t.gone = tick;
+      // gone longer than the ring holds: nobody draws that far back
+      if (tick - t.gone > RingCapacity) this.drop(i);
     }
   }
 
+  private drop(i: number): void {
+    const t = this.tracks[i]!;
+    this.byId.delete(t.out.id);
+    this.tracks[i] = this.tracks[this.tracks.length - 1]!;
+    this.tracks.pop();
+    this.release(t);
+  }
+
   /**
-   * sample samples every entity at renderTick into this.entities (reused
-   * objects, no allocation once warm). selfId marks the local avatar.
+   * sample samples every entity visible at renderTick into this.entities
+   * (reused objects, no allocation once warm). selfId marks the local
+   * avatar, which is always drawn while it exists (it is predicted in the
+   * present).
    */
   sample(renderTick: number, selfId: number): RenderEntity[] {
     const out = this.entities;
-    const n = this.tracks.length;
-    for (let i = 0; i < n; i++) {
+    let n = 0;
+    for (let i = this.tracks.length - 1; i >= 0; i--) {
       const t = this.tracks[i]!;
+      const self = t.out.id === selfId;
+      // it left before the time we draw (the own avatar: at all): forget it
+      if (renderTick >= t.gone || (self && t.gone !== Infinity)) {
+        this.drop(i);
+        continue;
+      }
+      t.visible = self || renderTick >= t.born;
+      if (!t.visible) continue;
       t.sample(renderTick);
       const e = t.entity!;
       const o = t.out;
@@ -412,15 +442,16 @@ export class Interpolator {
       o.hp = e.hp;
       o.owner = e.owner;
       o.score = e.score;
-      o.self = e.id === selfId;
-      out[i] = o;
+      o.self = self;
+      out[n++] = o;
     }
     if (out.length !== n) out.length = n;
     return out;
   }
 
-  /** get returns the last sampled render object of an entity, or undefined. */
+  /** get returns the render object of an entity drawn by the last sample(), or undefined. */
   get(id: number): RenderEntity | undefined {
-    return this.byId.get(id)?.out;
+    const t = this.byId.get(id);
+    return t && t.visible ? t.out : undefined;
   }
 }
