@@ -163,6 +163,8 @@ export interface Stats {
   inputWaitMs: number;
   /** The input clock's speed (1: one Input per tick; 0.97 while draining the server's buffer). */
   inputRate: number;
+  /** How far back the server looks for this client's shots (smoothed): the tick an Input is applied at minus its view, in ms. */
+  viewLagMs: number;
 }
 
 export interface RallypointOptions {
@@ -205,6 +207,14 @@ export interface RallypointOptions {
    * drains by itself above 3 Inputs). Default 0.03 (3%); 0 or negative: never.
    */
   inputDrainRate?: number;
+  /**
+   * The server's lag-compensation window (its -max-rewind; 200 ms by
+   * default). While the measured view lag (the tick an Input is applied at
+   * minus its viewTick) exceeds it by more than a tick, the interpolation
+   * delay may not grow above three intervals for jitter beyond what fits.
+   * 0: no such cap.
+   */
+  maxRewindMs?: number;
   /** Options passed to Connection. */
   handshakeTimeoutMs?: number;
   idleTimeoutMs?: number;
@@ -257,6 +267,7 @@ export class Rallypoint {
   private seq = 0;
   private readonly sentSeq = new Float64Array(SEQ_RING);
   private readonly sentAt = new Float64Array(SEQ_RING);
+  private readonly sentView = new Float64Array(SEQ_RING);
   private lastAcked = 0;
   private acc = 0;
   private lastPump = NaN;
@@ -271,7 +282,7 @@ export class Rallypoint {
 
   private readonly _stats: Stats = {
     pingMs: 0, rttMs: 0, interpolationDelayMs: 0, jitterMs: 0, serverTick: 0, renderTick: 0,
-    bytesPerSecond: 0, players: 0, pendingInputs: 0, inputsSent: 0, inputWaitMs: 0, inputRate: 1,
+    bytesPerSecond: 0, players: 0, pendingInputs: 0, inputsSent: 0, inputWaitMs: 0, inputRate: 1, viewLagMs: 0,
   };
   private readonly view: View = { renderTick: 0, serverTick: 0, self: null, entities: [], others: [], width: 0, height: 0, interest: 0 };
 
@@ -601,7 +612,7 @@ export class Rallypoint {
     if (!sameMatch) {
       this.clock = new ServerClock(w.hz, this.o.clock);
       this.interpolator.clear();
-      this._stats.pingMs = this._stats.rttMs = this._stats.inputWaitMs = 0;
+      this._stats.pingMs = this._stats.rttMs = this._stats.inputWaitMs = this._stats.viewLagMs = 0;
       this._stats.inputRate = 1;
     }
     this.world.reset();
@@ -669,6 +680,24 @@ export class Rallypoint {
     else if (s.inputWaitMs < this.tickMs) s.inputRate = 1;
   }
 
+  /**
+   * steerDelayCap keeps the interpolation delay from growing (for jitter)
+   * past what the server's lag compensation can rewind. lagTicks is the tick
+   * an Input was applied at minus the view it carried.
+   */
+  private steerDelayCap(lagTicks: number): void {
+    const s = this._stats;
+    const lagMs = lagTicks * this.tickMs;
+    s.viewLagMs = s.viewLagMs === 0 ? lagMs : s.viewLagMs + (lagMs - s.viewLagMs) / 8;
+    const rewind = this.o.maxRewindMs ?? 200;
+    const clock = this.clock;
+    if (!clock || rewind <= 0) return;
+    // the view lag is the delay plus everything else (round trip, waits):
+    // the delay that fits is the window (plus a tick of slack) minus the rest
+    const rest = s.viewLagMs - clock.delayMs();
+    clock.maxDelayMs = rewind + this.tickMs - rest;
+  }
+
   private onMessage(m: ServerMessage, bytes: number): void {
     this.bytesIn += bytes;
     switch (m.type) {
@@ -688,6 +717,7 @@ export class Rallypoint {
             const sample = now - this.sentAt[i]!;
             this._stats.rttMs = this._stats.rttMs === 0 ? sample : this._stats.rttMs + (sample - this._stats.rttMs) / 8;
             this.steerInputRate();
+            if (this.sentView[i]! > 0) this.steerDelayCap(m.tick - this.sentView[i]!);
           }
         }
         const me = this.world.entities.get(w.entity);
@@ -806,6 +836,7 @@ export class Rallypoint {
     const i = seq % SEQ_RING;
     this.sentSeq[i] = seq;
     this.sentAt[i] = this.now();
+    this.sentView[i] = viewTick + viewFrac / 256;
     this._stats.inputsSent++;
     this.lastSampleAt = at;
     this.predictor?.applyLocal(seq, dx, dy);

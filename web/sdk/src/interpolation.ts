@@ -135,8 +135,17 @@ export class ServerClock {
     this.jitter = a[Math.min(k - 1, Math.floor(this.pct * k))]!;
   }
 
+  /**
+   * maxDelayMs caps how far the delay may grow above calmIntervals for
+   * jitter (Infinity: no cap). Rallypoint sets it to keep what the player
+   * sees within the server's lag-compensation window.
+   */
+  maxDelayMs = Infinity;
+
   private updateTarget(now: number): void {
-    const raw = Math.max(this.calm, this.calm - 1 + this.jitter / this.tickMs) * this.tickMs;
+    const calm = this.calm * this.tickMs;
+    const want = Math.max(this.calm, this.calm - 1 + this.jitter / this.tickMs) * this.tickMs;
+    const raw = Math.max(calm, Math.min(want, this.maxDelayMs));
     if (raw >= this.target) this.target = raw;
     else this.target = raw + (this.target - raw) * Math.pow(0.5, Math.max(0, now - this.targetAt) / this.shrinkHalfLife);
     this.targetAt = now;

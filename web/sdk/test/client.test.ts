@@ -319,6 +319,34 @@ describe("Rallypoint: inputs", () => {
     rp.close();
   });
 
+  it("measures the view lag and caps the delay's jitter growth to the server's rewind window", async () => {
+    const rp = client();
+    const ws = await joined(rp);
+    let tick = 1200;
+    const run = (n: number, behind: number) => {
+      for (let i = 0; i < n; i++) {
+        tick++;
+        const ins = ws.inputs();
+        const acked = ins.length > behind ? ins[ins.length - 1 - behind]!.seq : 0;
+        ws.serverSend({ type: MsgType.Snapshot, tick, base: tick === 1201 ? 0 : tick - 1, ackSeq: acked,
+          ops: tick === 1201 ? encodeKeyframeOps([me(1, 1)]) : new Uint8Array(0) });
+        rp.frame(Date.now());
+        vi.advanceTimersByTime(1000 / 30);
+      }
+    };
+    // Inputs applied 9 ticks after they are sent: the view lag is the delay (100 ms) plus 300 ms
+    run(150, 9);
+    expect(rp.stats.viewLagMs).toBeGreaterThan(380);
+    expect(rp.stats.viewLagMs).toBeLessThan(450);
+    expect(rp.clock!.maxDelayMs).toBeLessThan(100); // no room for any growth
+    expect(rp.clock!.targetDelayMs(Date.now())).toBeCloseTo(100, 6); // but never below three intervals
+    // applied at once: room again
+    run(150, 0);
+    expect(rp.stats.viewLagMs).toBeLessThan(150);
+    expect(rp.clock!.maxDelayMs).toBeGreaterThan(150);
+    rp.close();
+  });
+
   it("latches a fire tap shorter than a tick", async () => {
     const rp = client();
     const ws = await joined(rp);

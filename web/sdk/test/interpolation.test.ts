@@ -118,6 +118,21 @@ describe("ServerClock", () => {
     expect(c.jitterMs()).toBeLessThan(5);
   });
 
+  it("maxDelayMs caps the growth for jitter, never below three intervals", () => {
+    const c = new ServerClock(HZ);
+    const r = rng(3);
+    c.maxDelayMs = 110;
+    for (const [tick, t] of arrivals(1, 200, 0, () => r() * 120)) {
+      c.onSnapshot(tick, t);
+      c.renderTick(t);
+    }
+    expect(c.targetDelayMs(200 * TICK)).toBeCloseTo(110, 6);
+    c.maxDelayMs = 10;
+    expect(c.targetDelayMs(200 * TICK + 40000)).toBeCloseTo(3 * TICK, 3); // comes down (slowly) to the calm delay, not below
+    c.maxDelayMs = Infinity;
+    expect(c.targetDelayMs(200 * TICK + 40001)).toBeGreaterThan(2 * TICK + 80); // the cap lifted: the jitter counts again
+  });
+
   it("follows a server that falls behind (skipped ticks) instead of starving", () => {
     const c = new ServerClock(HZ);
     // ticks arrive 10% slower than nominal
