@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -51,6 +52,18 @@ func TestBrowserPlay(t *testing.T) {
 
 	secs, _ := strconv.Atoi(envOr("RP_MATCH_SECONDS", strconv.Itoa(matchSeconds)))
 	cfg := Config{Web: web.Handler(), MatchSeconds: secs}
+	if os.Getenv("RP_E2E_SERVER") == "process" {
+		// cmd/server as its own process: the real main, flags and
+		// embedded demo, instead of the in-process App.
+		bin := filepath.Join(t.TempDir(), "server")
+		build := exec.Command("go", "build", "-o", bin, "./cmd/server")
+		build.Dir = filepath.Join(webDir, "..")
+		if b, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("go build ./cmd/server: %v\n%s", err, b)
+		}
+		cfg.ServerBinary = bin
+		t.Log("server: cmd/server as a process")
+	}
 	if v := os.Getenv("RP_MAX_REWIND"); v != "" {
 		// An experiment, not the test: the server's rewind cap (default
 		// 200 ms) changed to see what lag compensation needs.
@@ -63,6 +76,7 @@ func TestBrowserPlay(t *testing.T) {
 			g.MaxRewind = d
 			ac.Games[game.ModeArena] = g
 		}
+		cfg.ServerArgs = append(cfg.ServerArgs, "-max-rewind", v)
 		t.Logf("RP_MAX_REWIND=%v: the server's rewind cap is not its default", d)
 	}
 	env, err := Start(cfg, t.Logf)
@@ -76,7 +90,7 @@ func TestBrowserPlay(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if err := env.StartBots(ctx); err != nil {
+	if err := env.Begin(ctx); err != nil {
 		t.Fatal(err)
 	}
 	run := NodeRun{
@@ -148,7 +162,8 @@ func TestBrowserPlay(t *testing.T) {
 
 // envOr is the environment variable k, or def (RP_STEADY_MS, RP_SHOTS and
 // RP_MATCH_SECONDS shorten a run while working on the test; RP_MAX_REWIND
-// changes the server's rewind cap for an experiment).
+// changes the server's rewind cap for an experiment; RP_E2E_SERVER=process
+// runs cmd/server as a process instead of in-process).
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {
 		return v

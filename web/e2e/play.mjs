@@ -275,6 +275,10 @@ async function main() {
       await until(`page ${name} hooked to the SDK`, () => page.evaluate(() => window.__e2e.hook()), 15000);
     }
     for (const [name, page] of Object.entries(pages)) {
+      await until(`page ${name} queued`, () => page.evaluate(() => window.__rp.client.state.status !== "idle"), 15000, 20);
+    }
+    await ctl("POST", "/queued"); // the Go bots queue now (a server process starts groups 2 s after their oldest ticket)
+    for (const [name, page] of Object.entries(pages)) {
       const self = await until(
         `page ${name} in the game with its avatar drawn`,
         () => page.evaluate(() => window.__rp.screen === "game" && window.__rp.frames.length > 30 && window.__rp.frames[window.__rp.frames.length - 1].self),
