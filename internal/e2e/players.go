@@ -164,7 +164,11 @@ func (s *strafer) think(self game.Entity, world []game.Entity, _ uint32) game.In
 	} else if along < -strafeHalf {
 		s.dir = 1
 	}
-	return game.Input{DX: float32(s.dir * px), DY: float32(s.dir * py)}
+	// Run along the strafe axis, drifting back onto the line.
+	cx, cy := ox-along*px, oy-along*py
+	dx, dy := s.dir*px-cx/10, s.dir*py-cy/10
+	d := math.Hypot(dx, dy)
+	return game.Input{DX: float32(dx / d), DY: float32(dy / d)}
 }
 
 func clampField(v float64) float64 { return min(max(v, fieldMargin), ArenaSize-fieldMargin) }
