@@ -237,9 +237,10 @@ export interface RenderEntity {
 export const RingCapacity = 64;
 
 class Track {
-  readonly ticks = new Float64Array(RingCapacity);
-  readonly xs = new Float64Array(RingCapacity);
-  readonly ys = new Float64Array(RingCapacity);
+  readonly ticks = new Uint32Array(RingCapacity);
+  /** Positions in quanta (exact int32s, as on the wire). */
+  readonly xs = new Int32Array(RingCapacity);
+  readonly ys = new Int32Array(RingCapacity);
   /** 1 when the sample is a jump (teleport) from the one before: do not interpolate into it. */
   readonly jump = new Uint8Array(RingCapacity);
   /** Entity flags at each sample (the dead flag is drawn at render time, with the position). */
@@ -269,10 +270,10 @@ class Track {
   }
 
   /**
-   * push adds the position at tick. The sample is a jump (drawn without
-   * sliding into it) when it moved further than jumpPerTick (|dx|+|dy|) per
-   * tick since the previous sample, or when the entity came back to life
-   * (the dead flag cleared: a respawn).
+   * push adds the position (quanta) at tick. The sample is a jump (drawn
+   * without sliding into it) when it moved further than jumpPerTick quanta
+   * (|dx|+|dy|) per tick since the previous sample, or when the entity came
+   * back to life (the dead flag cleared: a respawn).
    */
   push(tick: number, x: number, y: number, flags: number, jumpPerTick: number): void {
     const revived = (this.flags & FlagDead) !== 0 && (flags & FlagDead) === 0;
@@ -302,17 +303,18 @@ class Track {
   }
 
   /**
-   * sample writes the position and flags at tick t into out (clamped to the
-   * oldest/newest sample). Between two samples the position is interpolated
-   * and the flags are the older sample's.
+   * sample writes the position (world units: quanta / scale) and flags at
+   * tick t into out (clamped to the oldest/newest sample). Between two
+   * samples the position is interpolated and the flags are the older
+   * sample's.
    */
-  sample(t: number): void {
+  sample(t: number, scale: number): void {
     const o = this.out;
     let i = this.head;
     if (this.count === 0) return;
     if (t >= this.ticks[i]!) {
-      o.x = this.xs[i]!;
-      o.y = this.ys[i]!;
+      o.x = this.xs[i]! / scale;
+      o.y = this.ys[i]! / scale;
       o.flags = this.fl[i]!;
       return;
     }
@@ -322,19 +324,19 @@ class Track {
       if (t >= t0) {
         o.flags = this.fl[j]!;
         if (this.jump[i]) {
-          o.x = this.xs[j]!;
-          o.y = this.ys[j]!;
+          o.x = this.xs[j]! / scale;
+          o.y = this.ys[j]! / scale;
         } else {
           const a = (t - t0) / (this.ticks[i]! - t0);
-          o.x = this.xs[j]! + (this.xs[i]! - this.xs[j]!) * a;
-          o.y = this.ys[j]! + (this.ys[i]! - this.ys[j]!) * a;
+          o.x = (this.xs[j]! + (this.xs[i]! - this.xs[j]!) * a) / scale;
+          o.y = (this.ys[j]! + (this.ys[i]! - this.ys[j]!) * a) / scale;
         }
         return;
       }
       i = j;
     }
-    o.x = this.xs[i]!;
-    o.y = this.ys[i]!;
+    o.x = this.xs[i]! / scale;
+    o.y = this.ys[i]! / scale;
     o.flags = this.fl[i]!;
   }
 }
@@ -359,6 +361,8 @@ export class Interpolator {
   private readonly pool: Track[] = [];
   private stamp = 0;
   private readonly jumpDist: number;
+  /** Quanta per world unit (Welcome.posScale), from the last record(). */
+  private scale = 16;
   /** The sampled entities of the last sample() call; the array and its objects are reused. */
   readonly entities: RenderEntity[] = [];
 
@@ -395,6 +399,8 @@ export class Interpolator {
   record(world: World, posScale: number, keyframe = false): void {
     const tick = world.lastTick;
     const stamp = ++this.stamp;
+    this.scale = posScale;
+    const jump = this.jumpDist * posScale;
     for (const e of world.entities.values()) {
       let t = this.byId.get(e.id);
       if (!t) {
@@ -406,7 +412,7 @@ export class Interpolator {
       t.entity = e;
       t.seen = stamp;
       t.gone = Infinity; // back in view: drawn across the time it was out of view
-      t.push(tick, e.x / posScale, e.y / posScale, e.flags, this.jumpDist);
+      t.push(tick, e.x, e.y, e.flags, jump);
     }
     for (let i = this.tracks.length - 1; i >= 0; i--) {
       const t = this.tracks[i]!;
@@ -444,7 +450,7 @@ export class Interpolator {
       }
       t.visible = self || renderTick >= t.born;
       if (!t.visible) continue;
-      t.sample(renderTick);
+      t.sample(renderTick, this.scale);
       const e = t.entity!;
       const o = t.out;
       o.kind = e.kind;
