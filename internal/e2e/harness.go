@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -103,17 +104,19 @@ type Env struct {
 	Ctl     *httptest.Server
 	Obs     *observer
 
-	shooter   atomic.Int64 // the shooting page's entity, for the strafers
-	botsCtx   context.Context
-	botsOnce  sync.Once
-	strafers  []*goPlayer
-	swarmDone chan error
-	cancel    context.CancelFunc
+	shooter  atomic.Int64 // the shooting page's entity, for the strafers
+	logf     func(format string, args ...any)
+	botsCtx  context.Context    // set by Begin
+	cancel   context.CancelFunc // ends botsCtx; set by Begin
+	botsOnce sync.Once
+	bg       sync.WaitGroup // the goroutine collecting the strafers
 
-	mu    sync.Mutex // guards marks, pages, netSets
-	marks map[string]uint32
-	pages map[string]uint32 // page name -> entity, as the page reported it
-	logf  func(format string, args ...any)
+	mu        sync.Mutex // guards everything below
+	marks     map[string]uint32
+	pages     map[string]uint32 // page name -> entity, as the page reported it
+	strafers  []*goPlayer
+	swarmDone chan error // the swarm's Run result, once started
+	closed    bool
 }
 
 // Start brings up the server, a proxy per page and the control API. The
@@ -176,7 +179,7 @@ func Start(cfg Config, logf func(string, ...any)) (*Env, error) {
 // queued (POST /queued) with a server process, whose queue starts a group
 // 2 s after its oldest ticket.
 func (e *Env) Begin(ctx context.Context) error {
-	e.botsCtx = ctx
+	e.botsCtx, e.cancel = context.WithCancel(ctx)
 	if e.Process != nil {
 		return nil
 	}
@@ -185,15 +188,14 @@ func (e *Env) Begin(ctx context.Context) error {
 
 func (e *Env) startBotsOnce() error {
 	var err error
-	e.botsOnce.Do(func() { err = e.StartBots(e.botsCtx) })
+	e.botsOnce.Do(func() { err = e.startBots(e.botsCtx) })
 	return err
 }
 
-// StartBots queues the Go bots: the strafers (the first one the observer)
+// startBots queues the Go bots: the strafers (the first one the observer)
 // and the swarm of wanderers. They connect straight to the server. It
-// returns when the strafers are queued; they join when the match forms.
-func (e *Env) StartBots(ctx context.Context) error {
-	ctx, e.cancel = context.WithCancel(ctx)
+// returns at once; they join when the match forms.
+func (e *Env) startBots(ctx context.Context) error {
 	type joined struct {
 		i   int
 		p   *goPlayer
@@ -217,19 +219,26 @@ func (e *Env) StartBots(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	e.swarmDone = make(chan error, 1)
+	done := make(chan error, 1)
+	e.mu.Lock()
+	e.swarmDone = done
+	e.mu.Unlock()
 	go func() {
 		_, err := swarm.Run(ctx)
-		e.swarmDone <- err
+		done <- err
 	}()
 	// The strafers return from joinGo once the match has formed, which
-	// needs the pages too: collect them in the background.
+	// needs the pages too: collect them in the background (Close waits).
+	e.bg.Add(1)
 	go func() {
+		defer e.bg.Done()
 		ps := make([]*goPlayer, e.Cfg.Strafers)
 		for range e.Cfg.Strafers {
 			j := <-ch
 			if j.err != nil {
-				e.logf("e2e: %v", j.err)
+				if ctx.Err() == nil {
+					e.logf("e2e: %v", j.err)
+				}
 				continue
 			}
 			ps[j.i] = j.p
@@ -240,7 +249,11 @@ func (e *Env) StartBots(ctx context.Context) error {
 			if p == nil {
 				continue
 			}
-			s := &strafer{bearing: float64(i) * 2 * 3.141592653589793 / float64(e.Cfg.Strafers), shooter: &e.shooter}
+			if e.closed {
+				_ = p.c.Close()
+				continue
+			}
+			s := &strafer{bearing: float64(i) * 2 * math.Pi / float64(e.Cfg.Strafers), shooter: &e.shooter}
 			p.brain = s.think
 			go p.run()
 			e.strafers = append(e.strafers, p)
@@ -282,17 +295,20 @@ func (e *Env) Close() error {
 	if e.cancel != nil {
 		e.cancel()
 	}
+	e.bg.Wait()
 	e.mu.Lock()
+	e.closed = true
 	ss := e.strafers
 	e.strafers = nil
+	swarmDone := e.swarmDone
 	e.mu.Unlock()
 	for _, p := range ss {
 		p.close()
 	}
 	var errs []error
-	if e.swarmDone != nil {
+	if swarmDone != nil {
 		select {
-		case err := <-e.swarmDone:
+		case err := <-swarmDone:
 			if err != nil && !errors.Is(err, context.Canceled) {
 				errs = append(errs, err)
 			}
