@@ -312,7 +312,6 @@ async function main() {
       await A.keyboard.down(key);
       await hold(200);
       await A.keyboard.up(key);
-      await hold(100);
       const frames = await take(A);
       const presses = await A.evaluate(() => window.__e2e.presses.splice(0));
       probes.push({ key, press: presses.length ? presses[0][0] : -1, frames });
@@ -409,7 +408,23 @@ async function main() {
     await A.keyboard.down("ArrowUp");
     await hold(600);
     await A.keyboard.up("ArrowUp");
-    await hold(300);
+    // (a timeout is reported by the Go side from the frames, not fatal here)
+    await until(
+      "B seeing A move after the reconnect",
+      () =>
+        B.evaluate((id) => {
+          let d = 0;
+          let p = null;
+          for (const f of window.__rp.frames) {
+            const o = f.others.find((o) => o[0] === id);
+            if (o && p) d += Math.hypot(o[1] - p[1], o[2] - p[2]);
+            if (o) p = o;
+          }
+          return d >= 60;
+        }, out.pages.A.entity),
+      5000,
+      20,
+    ).catch((err) => log(err.message));
     out.phases.after_reconnect = { B: { frames: await take(B) } };
     await A.screenshot({ path: path.join(OUT, "after-reconnect-A.png") });
 
