@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,6 +53,12 @@ func TestBrowserPlay(t *testing.T) {
 
 	secs, _ := strconv.Atoi(envOr("RP_MATCH_SECONDS", strconv.Itoa(matchSeconds)))
 	cfg := Config{Web: web.Handler(), MatchSeconds: secs}
+	if d := os.Getenv("RP_DEMO_DIR"); d != "" {
+		// A demo built from the current sources (sh web/demo/build.sh DIR)
+		// instead of the embedded bundle, to measure work in progress.
+		cfg.Web = http.FileServer(http.Dir(d))
+		t.Logf("RP_DEMO_DIR=%s: serving that demo build, not the embedded one", d)
+	}
 	if os.Getenv("RP_E2E_SERVER") == "process" {
 		// cmd/server as its own process: the real main, flags and
 		// embedded demo, instead of the in-process App.
@@ -163,7 +170,8 @@ func TestBrowserPlay(t *testing.T) {
 // envOr is the environment variable k, or def (RP_STEADY_MS, RP_SHOTS and
 // RP_MATCH_SECONDS shorten a run while working on the test; RP_MAX_REWIND
 // changes the server's rewind cap for an experiment; RP_E2E_SERVER=process
-// runs cmd/server as a process instead of in-process).
+// runs cmd/server as a process instead of in-process; RP_DEMO_DIR serves a
+// demo built from the current sources, sh web/demo/build.sh DIR).
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {
 		return v

@@ -76,6 +76,8 @@ type LagcompPhase struct {
 	} `json:"shots"`
 	SkippedFrames int       `json:"skippedFrames"`
 	InterpDelays  []float64 `json:"interpDelays"` // the SDK's interpolation delay at each shot, ms
+	ViewLags      []float64 `json:"viewLags"`     // the SDK's own view-lag estimate at each shot, ms (-1: none)
+	InputWaits    []float64 `json:"inputWaits"`   // the SDK's estimate of the Inputs' wait at the server, ms (-1: none)
 	Frames        []Frame   `json:"frames"`
 }
 
@@ -229,8 +231,9 @@ func Analyze(r *Raw, in Inputs) (rep Report, problems []string) {
 		lags := ViewLags(shots, hs)
 		f := NewFigure(ph.figure, rate, AtLeast, 0.95, ph.gate)
 		f.N = len(l.Shots)
-		f.Note = fmt.Sprintf("%d hits / %d shots by page B at strafing Go bots, 100 ms RTT ±20 ms jitter; the SDK's interpolation delay at the shots: median %.0f ms, max %.0f ms",
-			hits, len(l.Shots), Quantile(l.InterpDelays, 0.5), Quantile(l.InterpDelays, 1))
+		f.Note = fmt.Sprintf("%d hits / %d shots by page B at strafing Go bots, 100 ms RTT ±20 ms jitter; at the shots (median/max, SDK stats): interpolation delay %.0f/%.0f ms, view lag %.0f/%.0f ms, input wait at the server %.0f/%.0f ms",
+			hits, len(l.Shots), Quantile(l.InterpDelays, 0.5), Quantile(l.InterpDelays, 1),
+			Quantile(l.ViewLags, 0.5), Quantile(l.ViewLags, 1), Quantile(l.InputWaits, 0.5), Quantile(l.InputWaits, 1))
 		if !ph.gate {
 			f.Note += "; every Input sent with viewTick 0 (judged at the present, as with the rewind cap at 0)"
 		}

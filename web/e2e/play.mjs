@@ -130,6 +130,8 @@ function initScript() {
         unpatch = () => delete conn.sendInput;
       }
       const delays = [];
+      const viewLags = [];
+      const inputWaits = [];
       const shots = [];
       let skipped = 0;
       let last = -1e9;
@@ -167,7 +169,10 @@ function initScript() {
             const aim = Math.atan2(pick[2] - sy, pick[1] - sx);
             e2e.set({ aim });
             if (now - last >= gapMs) {
-              delays.push(c.stats.interpolationDelayMs);
+              const st = c.stats;
+              delays.push(st.interpolationDelayMs);
+              viewLags.push(st.viewLagMs ?? -1);
+              inputWaits.push(st.inputWaitMs ?? -1);
               e2e.set({ fire: true });
               e2e.set({ fire: false }); // latched: the next Input fires once
               shots.push({ t: now, target: pick[0], renderTick: f.renderTick, sx, sy, tx: pick[1], ty: pick[2], aim });
@@ -181,7 +186,7 @@ function initScript() {
         if (shots.length >= n || now - start > timeoutMs) {
           e2e.override = false;
           unpatch();
-          resolve({ shots, skippedFrames: skipped, interpDelays: delays });
+          resolve({ shots, skippedFrames: skipped, interpDelays: delays, viewLags, inputWaits });
           return;
         }
         requestAnimationFrame(step);
@@ -456,7 +461,7 @@ async function main() {
         return i.tick >= after.tick + info.hz / 2 && i;
       });
       await ctl("POST", `/mark?name=${label}_end`);
-      out.phases[label] = { shots: r.shots, skippedFrames: r.skippedFrames, interpDelays: r.interpDelays, noRewind, frames: await take(B), endTick: end.tick, stats: await statsOf(B) };
+      out.phases[label] = { shots: r.shots, skippedFrames: r.skippedFrames, interpDelays: r.interpDelays, viewLags: r.viewLags, inputWaits: r.inputWaits, noRewind, frames: await take(B), endTick: end.tick, stats: await statsOf(B) };
       log(`${label}: ${r.shots.length} shots`);
     };
     await lagcomp("lagcomp_rewind", SHOTS, false);
