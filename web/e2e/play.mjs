@@ -257,7 +257,7 @@ async function main() {
   const args = ["--disable-background-timer-throttling", "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows", "--disable-gpu", "--mute-audio"];
   if (process.getuid && process.getuid() === 0) args.push("--no-sandbox");
   const browser = await chromium.launch({ executablePath: env.RP_CHROMIUM || "/usr/bin/chromium", args });
-  const out = { pages: {}, consoleErrors: [], phases: {}, checks: {} };
+  const out = { pages: {}, consoleErrors: [], phases: {} };
   const pages = {};
   try {
     for (const [name, who] of [["A", "alice"], ["B", "bob"]]) {
@@ -269,7 +269,7 @@ async function main() {
       });
       page.on("pageerror", (err) => out.consoleErrors.push({ page: name, text: String(err && err.stack ? err.stack : err) }));
       pages[name] = page;
-      out.pages[name] = { name: who, phases: {} };
+      out.pages[name] = { name: who };
       await page.goto(PAGE_URLS[name]);
     }
     const { A, B } = pages;
