@@ -62,6 +62,7 @@ export class ServerClock {
   private readonly sorted: Float64Array;
   private lateHead = 0;
   private lateCount = 0;
+  private lastArrival = -Infinity;
   private jitter = 0;
   /** The target delay (ms): rises at once, decays slowly. */
   private target = 0;
@@ -114,7 +115,11 @@ export class ServerClock {
       this.windowMin = Infinity;
       this.windowStart = now;
     }
-    this.addLateness(s - this.offset);
+    // A burst (messages handled back to back, after a stall of the page or
+    // a late packet holding up the ones behind it) is one late event: only
+    // its first message counts, so one stall does not look like many.
+    if (!(now - this.lastArrival < 1)) this.addLateness(s - this.offset);
+    this.lastArrival = now;
     this.updateTarget(now);
   }
 
