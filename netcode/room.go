@@ -113,7 +113,11 @@ func newRoom(s *Server, spec MatchSpec, mode game.Mode) (*room, error) {
 		seats:    make(map[game.PlayerID]*seat),
 		released: make(map[game.PlayerID]string),
 	}
-	r.loop, err = game.NewLoop(sim, game.LoopConfig{Hz: hz}, r.onTick)
+	lc := game.LoopConfig{Hz: hz}
+	if obs := s.cfg.TickObserver; obs != nil {
+		lc.Observe = obs(mode.Name)
+	}
+	r.loop, err = game.NewLoop(sim, lc, r.onTick)
 	if err != nil {
 		return nil, err
 	}
@@ -318,6 +322,7 @@ func (r *room) detach(c *conn) {
 		if newBrain := r.srv.brain(r.mode); s.joined && r.srv.cfg.SteerDisconnected && newBrain != nil && s.steer == nil {
 			s.steer = newBrain(r.hz, uint64(s.player))
 		}
+		r.publish("running")
 	})
 }
 
@@ -511,9 +516,13 @@ func (r *room) housekeep(now time.Time) {
 func (r *room) publish(state string) {
 	info := MatchInfo{ID: r.id, Mode: r.mode.Name, State: state, Tick: r.tick.Load(), MaxPlayers: r.mode.MaxPlayers, Hz: r.hz}
 	for _, s := range r.order {
-		if s.bot != nil {
+		switch {
+		case s.bot != nil:
 			info.Bots++
-		} else {
+		case s.conn == nil:
+			info.Held++
+			info.Players = append(info.Players, s.player)
+		default:
 			info.Players = append(info.Players, s.player)
 		}
 	}
