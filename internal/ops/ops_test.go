@@ -287,4 +287,3 @@ func TestAdminOnlyOnAdmin(t *testing.T) {
 		t.Errorf("rallypoint_draining %v", v)
 	}
 }
-
