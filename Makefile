@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    := ./...
 FUZZTIME ?= 15s
 
-.PHONY: run build test test-go lint bench bench-micro fuzz tidy clean ops-web
+.PHONY: run build test test-go lint bench bench-micro fuzz tidy clean
 
 ## run: the whole server (lobby + game) on 127.0.0.1:8080 with embedded defaults
 run:
@@ -42,9 +42,10 @@ fuzz:
 		echo "== $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./netcode/wire/ || exit 1; \
 	done
 
+.PHONY: ops-web
 ## ops-web: rebuild the /ops page bundle (web/ops -> internal/ops/assets, uPlot included); commit the result
 ops-web:
-	npm ci --prefix web --no-audit --no-fund --loglevel=error
+	@test -x web/node_modules/.bin/esbuild || npm ci --prefix web --no-audit --no-fund --loglevel=error
 	node web/ops/build.mjs
 
 clean:

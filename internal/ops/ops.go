@@ -31,6 +31,11 @@ type Config struct {
 	// MaxTableRows bounds the matches listed in each summary (the busiest
 	// servers run thousands). If zero, 200 is used.
 	MaxTableRows int
+	// NoMetrics builds the App without the metrics' hooks and without
+	// counting requests, for a server with no admin listener to read them
+	// (and to measure what the metrics cost). The admin handler still
+	// works; its histograms stay empty.
+	NoMetrics bool
 }
 
 // Ops is the App with its operations surface: the public handler counted
@@ -70,7 +75,9 @@ func New(cfg Config, appCfg app.Config, log *zap.Logger) (*Ops, error) {
 		cfg.MaxTableRows = 200
 	}
 	m := newMetrics()
-	if prev := appCfg.Game.TickObserver; prev != nil {
+	switch prev := appCfg.Game.TickObserver; {
+	case cfg.NoMetrics:
+	case prev != nil:
 		appCfg.Game.TickObserver = func(mode string) func(game.TickTiming) {
 			a, b := prev(mode), m.tickObserver(mode)
 			if a == nil {
@@ -78,12 +85,14 @@ func New(cfg Config, appCfg app.Config, log *zap.Logger) (*Ops, error) {
 			}
 			return func(t game.TickTiming) { a(t); b(t) }
 		}
-	} else {
+	default:
 		appCfg.Game.TickObserver = m.tickObserver
 	}
-	if prev := appCfg.Lobby.OnMatched; prev != nil {
+	switch prev := appCfg.Lobby.OnMatched; {
+	case cfg.NoMetrics:
+	case prev != nil:
 		appCfg.Lobby.OnMatched = func(mode string, waited time.Duration) { prev(mode, waited); m.matched(mode, waited) }
-	} else {
+	default:
 		appCfg.Lobby.OnMatched = m.matched
 	}
 	a, err := app.New(appCfg, log)
@@ -102,7 +111,10 @@ func New(cfg Config, appCfg app.Config, log *zap.Logger) (*Ops, error) {
 	}
 	o := &Ops{cfg: cfg, app: a, log: log.Named("ops"), metrics: m, reg: reg}
 	o.streams, o.cancelStreams = context.WithCancel(context.Background())
-	o.public = instrument(m.httpRequests, a.Handler())
+	o.public = a.Handler()
+	if !cfg.NoMetrics {
+		o.public = instrument(m.httpRequests, o.public)
+	}
 	o.admin = o.adminMux()
 	return o, nil
 }
