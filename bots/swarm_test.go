@@ -29,8 +29,8 @@ type server struct {
 func newServer(t testing.TB, arenaTicks int) *server {
 	t.Helper()
 	cfg := app.Config{
-		Lobby:    testkit.QuickLobby(),
-		Game:     netcode.Config{SlowTimeout: time.Second, Grace: 10 * time.Second},
+		Lobby: testkit.QuickLobby(),
+		Game:  netcode.Config{SlowTimeout: time.Second, Grace: 10 * time.Second},
 	}
 	if arenaTicks != 0 {
 		cfg.Games = map[string]game.Config{game.ModeArena: {TimeLimitTicks: arenaTicks}}
