@@ -23,6 +23,7 @@ import (
 	"github.com/rallypoint/rallypoint/internal/app"
 	"github.com/rallypoint/rallypoint/internal/ops"
 	"github.com/rallypoint/rallypoint/internal/testkit"
+	"github.com/rallypoint/rallypoint/netcode"
 	"github.com/rallypoint/rallypoint/netcode/client"
 	"github.com/rallypoint/rallypoint/netcode/wire"
 )
@@ -285,5 +286,34 @@ func TestAdminOnlyOnAdmin(t *testing.T) {
 	}
 	if v := value(scrape(t, e)["rallypoint_draining"]); v != 1 {
 		t.Errorf("rallypoint_draining %v", v)
+	}
+}
+
+// BenchmarkScrape is one /metrics scrape of a server running 50 bot
+// matches (Prometheus scrapes every 15 s or so).
+func BenchmarkScrape(b *testing.B) {
+	o, err := ops.New(ops.Config{}, app.Config{Lobby: testkit.QuickLobby()}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = o.Shutdown(ctx)
+	}()
+	for i := 0; i < 50; i++ {
+		if _, err := o.App().Game().CreateMatch(netcode.MatchSpec{Mode: "bench", Bots: 8}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	h := o.AdminHandler()
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != 200 {
+			b.Fatal(w.Code)
+		}
 	}
 }
