@@ -221,6 +221,41 @@ func PredictionFrames(frames []Frame, press int) int {
 	return -1
 }
 
+// Shot is a shot a page fired: at the target it drew, at render tick
+// RenderTick.
+type Shot struct {
+	RenderTick float64
+	Target     uint32
+}
+
+// Hit is a Hit event the observer saw: the server tick that judged the
+// shot, and the entity hit.
+type Hit struct {
+	Tick   uint32
+	Target uint32
+}
+
+// ViewLags pairs each hit with the last shot at its target aimed before
+// the hit's tick and returns, per pair, how many ticks the server judged
+// the shot after the moment the shooter saw (hit tick - render tick): the
+// rewind lag compensation needs. Hits without such a shot, or more than
+// 60 ticks after it, are left out.
+func ViewLags(shots []Shot, hits []Hit) []float64 {
+	var lags []float64
+	for _, h := range hits {
+		best := -1.0
+		for _, s := range shots {
+			if s.Target == h.Target && s.RenderTick < float64(h.Tick) && s.RenderTick > best {
+				best = s.RenderTick
+			}
+		}
+		if best >= 0 && float64(h.Tick)-best <= 60 {
+			lags = append(lags, float64(h.Tick)-best)
+		}
+	}
+	return lags
+}
+
 // Quantile is the nearest-rank q-quantile of xs (0 for none).
 func Quantile(xs []float64, q float64) float64 {
 	if len(xs) == 0 {
@@ -320,6 +355,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 			verdict = "(miss)"
 		}
 		note := f.Note
+		if f.Max != 0 {
+			note = fmt.Sprintf("max=%.3g %s", f.Max, note)
+		}
 		if f.N > 0 {
 			note = fmt.Sprintf("n=%d %s", f.N, note)
 		}

@@ -12,7 +12,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -51,6 +53,24 @@ func TestBrowserPlay(t *testing.T) {
 
 	secs, _ := strconv.Atoi(envOr("RP_MATCH_SECONDS", strconv.Itoa(matchSeconds)))
 	cfg := Config{Web: web.Handler(), MatchSeconds: secs}
+	if d := os.Getenv("RP_DEMO_DIR"); d != "" {
+		// A demo built from the current sources (sh web/demo/build.sh DIR)
+		// instead of the embedded bundle, to measure work in progress.
+		cfg.Web = http.FileServer(http.Dir(d))
+		t.Logf("RP_DEMO_DIR=%s: serving that demo build, not the embedded one", d)
+	}
+	if os.Getenv("RP_E2E_SERVER") == "process" {
+		// cmd/server as its own process: the real main, flags and
+		// embedded demo, instead of the in-process App.
+		bin := filepath.Join(t.TempDir(), "server")
+		build := exec.Command("go", "build", "-o", bin, "./cmd/server")
+		build.Dir = filepath.Join(webDir, "..")
+		if b, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("go build ./cmd/server: %v\n%s", err, b)
+		}
+		cfg.ServerBinary = bin
+		t.Log("server: cmd/server as a process")
+	}
 	if v := os.Getenv("RP_MAX_REWIND"); v != "" {
 		// An experiment, not the test: the server's rewind cap (default
 		// 200 ms) changed to see what lag compensation needs.
@@ -63,6 +83,7 @@ func TestBrowserPlay(t *testing.T) {
 			g.MaxRewind = d
 			ac.Games[game.ModeArena] = g
 		}
+		cfg.ServerArgs = append(cfg.ServerArgs, "-max-rewind", v)
 		t.Logf("RP_MAX_REWIND=%v: the server's rewind cap is not its default", d)
 	}
 	env, err := Start(cfg, t.Logf)
@@ -76,7 +97,7 @@ func TestBrowserPlay(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if err := env.StartBots(ctx); err != nil {
+	if err := env.Begin(ctx); err != nil {
 		t.Fatal(err)
 	}
 	run := NodeRun{
@@ -103,10 +124,10 @@ func TestBrowserPlay(t *testing.T) {
 	rep, problems := Analyze(raw, Inputs{
 		Truth:   env.Obs.truth,
 		Players: env.Cfg.Players(),
-		Hits: func(shooter uint32, targets []uint32, phase string) int {
+		Hits: func(shooter uint32, targets []uint32, phase string) []Hit {
 			from, to := env.Mark(phase+"_begin"), env.Mark(phase+"_end")
 			if from == 0 || to == 0 {
-				return 0
+				return nil
 			}
 			return env.Obs.Hits(shooter, targets, from, to)
 		},
@@ -148,7 +169,9 @@ func TestBrowserPlay(t *testing.T) {
 
 // envOr is the environment variable k, or def (RP_STEADY_MS, RP_SHOTS and
 // RP_MATCH_SECONDS shorten a run while working on the test; RP_MAX_REWIND
-// changes the server's rewind cap for an experiment).
+// changes the server's rewind cap for an experiment; RP_E2E_SERVER=process
+// runs cmd/server as a process instead of in-process; RP_DEMO_DIR serves a
+// demo built from the current sources, sh web/demo/build.sh DIR).
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {
 		return v

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -49,13 +50,19 @@ type Config struct {
 	// zero, netem's defaults (50 ms, ±20 ms) are used.
 	Delay, Jitter time.Duration
 	// Configure, if set, may change the server's config before it starts
-	// (knobs of newer servers).
+	// (knobs of newer servers). In-process servers only.
 	Configure func(*app.Config)
+	// ServerBinary, if set, is a built cmd/server to run as a process
+	// instead of the in-process App (Web and Configure are then unused:
+	// the binary serves its embedded demo); ServerArgs are added to its
+	// flags.
+	ServerBinary string
+	ServerArgs   []string
 }
 
 func (c *Config) setDefaults() error {
-	if c.Web == nil {
-		return errors.New("e2e: Config.Web is required")
+	if c.Web == nil && c.ServerBinary == "" {
+		return errors.New("e2e: Config.Web (or ServerBinary) is required")
 	}
 	if c.Pages == nil {
 		c.Pages = []string{"A", "B"}
@@ -89,21 +96,27 @@ func (c *Config) Players() int { return len(c.Pages) + c.Strafers + c.Wanderers 
 // the Node script (web/e2e/play.mjs) that drives the browsers.
 type Env struct {
 	Cfg     Config
-	App     *app.App
-	Server  *httptest.Server
+	App     *app.App         // the in-process server (nil with ServerBinary)
+	URL     string           // the server's base URL, straight (not through a proxy)
+	Server  *httptest.Server // serves App
+	Process *serverProcess   // the server process, with ServerBinary
 	Proxies map[string]*netem.Proxy
 	Ctl     *httptest.Server
 	Obs     *observer
 
-	shooter   atomic.Int64 // the shooting page's entity, for the strafers
-	strafers  []*goPlayer
-	swarmDone chan error
-	cancel    context.CancelFunc
+	shooter  atomic.Int64 // the shooting page's entity, for the strafers
+	logf     func(format string, args ...any)
+	botsCtx  context.Context    // set by Begin
+	cancel   context.CancelFunc // ends botsCtx; set by Begin
+	botsOnce sync.Once
+	bg       sync.WaitGroup // the goroutine collecting the strafers
 
-	mu    sync.Mutex // guards marks, pages, netSets
-	marks map[string]uint32
-	pages map[string]uint32 // page name -> entity, as the page reported it
-	logf  func(format string, args ...any)
+	mu        sync.Mutex // guards everything below
+	marks     map[string]uint32
+	pages     map[string]uint32 // page name -> entity, as the page reported it
+	strafers  []*goPlayer
+	swarmDone chan error // the swarm's Run result, once started
+	closed    bool
 }
 
 // Start brings up the server, a proxy per page and the control API. The
@@ -112,32 +125,43 @@ func Start(cfg Config, logf func(string, ...any)) (*Env, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	ac := app.Config{
-		Lobby: lobby.Config{
-			// One arena match of exactly the pages and the Go bots: it
-			// starts the moment the last of them queues, never with
-			// server-side bots.
-			Modes:         map[string]lobby.ModeRules{game.ModeArena: {MinPlayers: cfg.Players(), MaxPlayers: cfg.Players()}},
-			BotFillAfter:  -1,
-			FillWait:      time.Hour,
-			MatchInterval: 20 * time.Millisecond,
-			RateLimit:     1000,
-			RateBurst:     1000,
-		},
-		Game:  netcode.Config{Hz: cfg.Hz, Interest: 0, Grace: 30 * time.Second},
-		Games: map[string]game.Config{game.ModeArena: {TimeLimitTicks: cfg.MatchSeconds * cfg.Hz}},
-		Web:   cfg.Web,
-	}
-	if cfg.Configure != nil {
-		cfg.Configure(&ac)
-	}
-	a, err := app.New(ac, nil)
-	if err != nil {
-		return nil, err
-	}
-	e := &Env{Cfg: cfg, App: a, Server: httptest.NewServer(a.Handler()), Proxies: map[string]*netem.Proxy{},
+	e := &Env{Cfg: cfg, Proxies: map[string]*netem.Proxy{},
 		Obs: newObserver(cfg.Hz), marks: map[string]uint32{}, pages: map[string]uint32{}, logf: logf}
-	target := e.Server.Listener.Addr().String()
+	var target string
+	if cfg.ServerBinary != "" {
+		p, err := startServerProcess(cfg.ServerBinary, cfg, cfg.ServerArgs)
+		if err != nil {
+			return nil, err
+		}
+		e.Process, target = p, p.addr
+	} else {
+		ac := app.Config{
+			Lobby: lobby.Config{
+				// One arena match of exactly the pages and the Go bots: it
+				// starts the moment the last of them queues, never with
+				// server-side bots.
+				Modes:         map[string]lobby.ModeRules{game.ModeArena: {MinPlayers: cfg.Players(), MaxPlayers: cfg.Players()}},
+				BotFillAfter:  -1,
+				FillWait:      time.Hour,
+				MatchInterval: 20 * time.Millisecond,
+				RateLimit:     1000,
+				RateBurst:     1000,
+			},
+			Game:  netcode.Config{Hz: cfg.Hz, Interest: 0, Grace: 30 * time.Second},
+			Games: map[string]game.Config{game.ModeArena: {TimeLimitTicks: cfg.MatchSeconds * cfg.Hz}},
+			Web:   cfg.Web,
+		}
+		if cfg.Configure != nil {
+			cfg.Configure(&ac)
+		}
+		a, err := app.New(ac, nil)
+		if err != nil {
+			return nil, err
+		}
+		e.App, e.Server = a, httptest.NewServer(a.Handler())
+		target = e.Server.Listener.Addr().String()
+	}
+	e.URL = "http://" + target
 	for i, name := range cfg.Pages {
 		p, err := netem.New(netem.Config{Target: target, Delay: cfg.Delay, Jitter: cfg.Jitter, Seed: uint64(i + 1)})
 		if err != nil {
@@ -150,11 +174,28 @@ func Start(cfg Config, logf func(string, ...any)) (*Env, error) {
 	return e, nil
 }
 
-// StartBots queues the Go bots: the strafers (the first one the observer)
+// Begin starts the Go bots, now with the in-process server (its queue
+// waits for every player), or once the Node script reports the pages
+// queued (POST /queued) with a server process, whose queue starts a group
+// 2 s after its oldest ticket.
+func (e *Env) Begin(ctx context.Context) error {
+	e.botsCtx, e.cancel = context.WithCancel(ctx)
+	if e.Process != nil {
+		return nil
+	}
+	return e.startBotsOnce()
+}
+
+func (e *Env) startBotsOnce() error {
+	var err error
+	e.botsOnce.Do(func() { err = e.startBots(e.botsCtx) })
+	return err
+}
+
+// startBots queues the Go bots: the strafers (the first one the observer)
 // and the swarm of wanderers. They connect straight to the server. It
-// returns when the strafers are queued; they join when the match forms.
-func (e *Env) StartBots(ctx context.Context) error {
-	ctx, e.cancel = context.WithCancel(ctx)
+// returns at once; they join when the match forms.
+func (e *Env) startBots(ctx context.Context) error {
 	type joined struct {
 		i   int
 		p   *goPlayer
@@ -167,30 +208,37 @@ func (e *Env) StartBots(ctx context.Context) error {
 			if i == 0 {
 				opts = append(opts, client.WithOnSnapshot(e.Obs.onSnapshot), client.WithOnEvent(e.Obs.onEvent))
 			}
-			p, err := joinGo(ctx, e.Server.URL, fmt.Sprintf("strafer%d", i), game.ModeArena, opts...)
+			p, err := joinGo(ctx, e.URL, fmt.Sprintf("strafer%d", i), game.ModeArena, opts...)
 			ch <- joined{i, p, err}
 		}()
 	}
 	swarm, err := bots.NewSwarm(bots.Config{
-		Server: e.Server.URL, Bots: e.Cfg.Wanderers, Mode: game.ModeArena, Brain: bots.KindWander,
+		Server: e.URL, Bots: e.Cfg.Wanderers, Mode: game.ModeArena, Brain: bots.KindWander,
 		OneMatch: true, Seed: 42, NamePrefix: "wanderer",
 	}, nil)
 	if err != nil {
 		return err
 	}
-	e.swarmDone = make(chan error, 1)
+	done := make(chan error, 1)
+	e.mu.Lock()
+	e.swarmDone = done
+	e.mu.Unlock()
 	go func() {
 		_, err := swarm.Run(ctx)
-		e.swarmDone <- err
+		done <- err
 	}()
 	// The strafers return from joinGo once the match has formed, which
-	// needs the pages too: collect them in the background.
+	// needs the pages too: collect them in the background (Close waits).
+	e.bg.Add(1)
 	go func() {
+		defer e.bg.Done()
 		ps := make([]*goPlayer, e.Cfg.Strafers)
 		for range e.Cfg.Strafers {
 			j := <-ch
 			if j.err != nil {
-				e.logf("e2e: %v", j.err)
+				if ctx.Err() == nil {
+					e.logf("e2e: %v", j.err)
+				}
 				continue
 			}
 			ps[j.i] = j.p
@@ -201,7 +249,11 @@ func (e *Env) StartBots(ctx context.Context) error {
 			if p == nil {
 				continue
 			}
-			s := &strafer{bearing: float64(i) * 2 * 3.141592653589793 / float64(e.Cfg.Strafers), shooter: &e.shooter}
+			if e.closed {
+				_ = p.c.Close()
+				continue
+			}
+			s := &strafer{bearing: float64(i) * 2 * math.Pi / float64(e.Cfg.Strafers), shooter: &e.shooter}
 			p.brain = s.think
 			go p.run()
 			e.strafers = append(e.strafers, p)
@@ -243,17 +295,20 @@ func (e *Env) Close() error {
 	if e.cancel != nil {
 		e.cancel()
 	}
+	e.bg.Wait()
 	e.mu.Lock()
+	e.closed = true
 	ss := e.strafers
 	e.strafers = nil
+	swarmDone := e.swarmDone
 	e.mu.Unlock()
 	for _, p := range ss {
 		p.close()
 	}
 	var errs []error
-	if e.swarmDone != nil {
+	if swarmDone != nil {
 		select {
-		case err := <-e.swarmDone:
+		case err := <-swarmDone:
 			if err != nil && !errors.Is(err, context.Canceled) {
 				errs = append(errs, err)
 			}
@@ -267,16 +322,22 @@ func (e *Env) Close() error {
 	for _, p := range e.Proxies {
 		errs = append(errs, p.Close())
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	errs = append(errs, e.App.Shutdown(ctx))
-	e.Server.Close()
+	if e.App != nil {
+		errs = append(errs, e.App.Shutdown(ctx))
+		e.Server.Close()
+	}
+	if e.Process != nil {
+		errs = append(errs, e.Process.stop(ctx))
+	}
 	return errors.Join(errs...)
 }
 
 // control is the API the Node script calls (all on loopback):
 //
 //	GET  /info                      {"strafers": [ids], "observer": id, "tick": t, "hz": hz} (503 until the strafers joined)
+//	POST /queued                    the pages are queued: the Go bots may queue (server process)
 //	POST /page?name=A&entity=N      the page reports its own entity
 //	POST /shooter?entity=N          the strafers gather around entity N (0: stop)
 //	POST /net?page=A&delay_ms=50&jitter_ms=20
@@ -306,6 +367,13 @@ func (e *Env) control() http.Handler {
 			return
 		}
 		reply(w, map[string]any{"strafers": ids, "observer": ids[0], "tick": e.Obs.Tick(), "hz": e.Cfg.Hz})
+	})
+	mux.HandleFunc("POST /queued", func(w http.ResponseWriter, r *http.Request) {
+		if err := e.startBotsOnce(); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		reply(w, map[string]any{"ok": true})
 	})
 	mux.HandleFunc("POST /page", func(w http.ResponseWriter, r *http.Request) {
 		e.mu.Lock()

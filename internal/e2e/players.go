@@ -164,7 +164,11 @@ func (s *strafer) think(self game.Entity, world []game.Entity, _ uint32) game.In
 	} else if along < -strafeHalf {
 		s.dir = 1
 	}
-	return game.Input{DX: float32(s.dir * px), DY: float32(s.dir * py)}
+	// Run along the strafe axis, drifting back onto the line.
+	cx, cy := ox-along*px, oy-along*py
+	dx, dy := s.dir*px-cx/10, s.dir*py-cy/10
+	d := math.Hypot(dx, dy)
+	return game.Input{DX: float32(dx / d), DY: float32(dy / d)}
 }
 
 func clampField(v float64) float64 { return min(max(v, fieldMargin), ArenaSize-fieldMargin) }
@@ -229,22 +233,22 @@ func (o *observer) dump(path string) error {
 	return os.WriteFile(path, b, 0o644)
 }
 
-// Hits counts Hit events in ticks [from, to] whose source is shooter and
-// whose target is one of targets.
-func (o *observer) Hits(shooter uint32, targets []uint32, from, to uint32) int {
+// Hits returns the Hit events in ticks [from, to] whose source is shooter
+// and whose target is one of targets.
+func (o *observer) Hits(shooter uint32, targets []uint32, from, to uint32) []Hit {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	n := 0
+	var hs []Hit
 	for _, e := range o.events {
 		if e.Kind != uint8(game.EventHit) || e.Source != shooter || e.Tick < from || e.Tick > to {
 			continue
 		}
 		for _, t := range targets {
 			if e.Target == t {
-				n++
+				hs = append(hs, Hit{Tick: e.Tick, Target: e.Target})
 				break
 			}
 		}
 	}
-	return n
+	return hs
 }

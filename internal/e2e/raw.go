@@ -31,8 +31,9 @@ type Raw struct {
 		Press  int     `json:"press"`
 		Frames []Frame `json:"frames"`
 	} `json:"prediction"`
-	Phases    map[string]json.RawMessage `json:"phases"`
-	Reconnect *struct {
+	Phases        map[string]json.RawMessage `json:"phases"`
+	NorewindError string                     `json:"norewindError"`
+	Reconnect     *struct {
 		CutAt      float64 `json:"cutAt"`
 		Cut        int     `json:"cut"`
 		Banner     [][]any `json:"banner"`   // [t, visible, frames]
@@ -75,6 +76,8 @@ type LagcompPhase struct {
 	} `json:"shots"`
 	SkippedFrames int       `json:"skippedFrames"`
 	InterpDelays  []float64 `json:"interpDelays"` // the SDK's interpolation delay at each shot, ms
+	ViewLags      []float64 `json:"viewLags"`     // the SDK's own view-lag estimate at each shot, ms (-1: none)
+	InputWaits    []float64 `json:"inputWaits"`   // the SDK's estimate of the Inputs' wait at the server, ms (-1: none)
 	Frames        []Frame   `json:"frames"`
 }
 
@@ -104,9 +107,9 @@ func (r *Raw) Phase(name string, v any) (bool, error) {
 // hit counts.
 type Inputs struct {
 	Truth *Truth
-	// Hits counts Hit events of shooter on targets between two marks
-	// (phase begin and end), plus half a second.
-	Hits func(shooter uint32, targets []uint32, phase string) int
+	// Hits returns the Hit events of shooter on targets between the
+	// phase's two marks (its begin, and half a second after its last shot).
+	Hits func(shooter uint32, targets []uint32, phase string) []Hit
 	// Players is how many players the results must list.
 	Players int
 }
@@ -208,26 +211,42 @@ func Analyze(r *Raw, in Inputs) (rep Report, problems []string) {
 				fail("phase %s missing (%v)", ph.name, err)
 			}
 			note := "not measured: the run did not get there"
-			if !ph.gate {
-				note = "not measured: the server under test cannot switch rewind off at run time"
+			if !ph.gate && r.NorewindError != "" {
+				note = "not measured: " + r.NorewindError
 			}
 			rep.Add(Figure{Name: ph.figure, Target: ">= 0.95", Gate: ph.gate, Note: note})
 			continue
 		}
 		snapFrames = append(snapFrames, l.Frames)
-		hits := in.Hits(b, r.Info.Strafers, ph.name)
+		hs := in.Hits(b, r.Info.Strafers, ph.name)
+		hits := len(hs)
 		rate := 0.0
 		if len(l.Shots) > 0 {
 			rate = float64(hits) / float64(len(l.Shots))
 		}
+		var shots []Shot
+		for _, s := range l.Shots {
+			shots = append(shots, Shot{RenderTick: s.RenderTick, Target: s.Target})
+		}
+		lags := ViewLags(shots, hs)
 		f := NewFigure(ph.figure, rate, AtLeast, 0.95, ph.gate)
 		f.N = len(l.Shots)
-		f.Note = fmt.Sprintf("%d hits / %d shots by page B at strafing Go bots, 100 ms RTT ±20 ms jitter; the SDK's interpolation delay at the shots: median %.0f ms, max %.0f ms",
-			hits, len(l.Shots), Quantile(l.InterpDelays, 0.5), Quantile(l.InterpDelays, 1))
+		f.Note = fmt.Sprintf("%d hits / %d shots by page B at strafing Go bots, 100 ms RTT ±20 ms jitter; at the shots (median/max, SDK stats): interpolation delay %.0f/%.0f ms, view lag %.0f/%.0f ms, input wait at the server %.0f/%.0f ms",
+			hits, len(l.Shots), Quantile(l.InterpDelays, 0.5), Quantile(l.InterpDelays, 1),
+			Quantile(l.ViewLags, 0.5), Quantile(l.ViewLags, 1), Quantile(l.InputWaits, 0.5), Quantile(l.InputWaits, 1))
 		if !ph.gate {
 			f.Note += "; every Input sent with viewTick 0 (judged at the present, as with the rewind cap at 0)"
 		}
 		rep.Add(f)
+		if ph.gate {
+			v := NewFigure("lagcomp_view_lag_ticks_p50", Quantile(lags, 0.5), AtMost, 1e9, false)
+			v.Target, v.N = "(info)", len(lags)
+			if len(lags) > 0 {
+				v.Max = slices.Max(lags)
+			}
+			v.Note = "server tick of each hit minus the render tick the shooter aimed at (how far back the server must rewind; the cap is MaxRewind, 200 ms = 6 ticks by default)"
+			rep.Add(v)
+		}
 	}
 
 	var after struct {

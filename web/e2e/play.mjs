@@ -130,6 +130,8 @@ function initScript() {
         unpatch = () => delete conn.sendInput;
       }
       const delays = [];
+      const viewLags = [];
+      const inputWaits = [];
       const shots = [];
       let skipped = 0;
       let last = -1e9;
@@ -167,7 +169,10 @@ function initScript() {
             const aim = Math.atan2(pick[2] - sy, pick[1] - sx);
             e2e.set({ aim });
             if (now - last >= gapMs) {
-              delays.push(c.stats.interpolationDelayMs);
+              const st = c.stats;
+              delays.push(st.interpolationDelayMs);
+              viewLags.push(st.viewLagMs ?? -1);
+              inputWaits.push(st.inputWaitMs ?? -1);
               e2e.set({ fire: true });
               e2e.set({ fire: false }); // latched: the next Input fires once
               shots.push({ t: now, target: pick[0], renderTick: f.renderTick, sx, sy, tx: pick[1], ty: pick[2], aim });
@@ -181,7 +186,7 @@ function initScript() {
         if (shots.length >= n || now - start > timeoutMs) {
           e2e.override = false;
           unpatch();
-          resolve({ shots, skippedFrames: skipped, interpDelays: delays });
+          resolve({ shots, skippedFrames: skipped, interpDelays: delays, viewLags, inputWaits });
           return;
         }
         requestAnimationFrame(step);
@@ -252,7 +257,7 @@ async function main() {
   const args = ["--disable-background-timer-throttling", "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows", "--disable-gpu", "--mute-audio"];
   if (process.getuid && process.getuid() === 0) args.push("--no-sandbox");
   const browser = await chromium.launch({ executablePath: env.RP_CHROMIUM || "/usr/bin/chromium", args });
-  const out = { pages: {}, consoleErrors: [], phases: {}, checks: {} };
+  const out = { pages: {}, consoleErrors: [], phases: {} };
   const pages = {};
   try {
     for (const [name, who] of [["A", "alice"], ["B", "bob"]]) {
@@ -264,7 +269,7 @@ async function main() {
       });
       page.on("pageerror", (err) => out.consoleErrors.push({ page: name, text: String(err && err.stack ? err.stack : err) }));
       pages[name] = page;
-      out.pages[name] = { name: who, phases: {} };
+      out.pages[name] = { name: who };
       await page.goto(PAGE_URLS[name]);
     }
     const { A, B } = pages;
@@ -274,6 +279,10 @@ async function main() {
     for (const [name, page] of Object.entries(pages)) {
       await until(`page ${name} hooked to the SDK`, () => page.evaluate(() => window.__e2e.hook()), 15000);
     }
+    for (const [name, page] of Object.entries(pages)) {
+      await until(`page ${name} queued`, () => page.evaluate(() => window.__rp.client.state.status !== "idle"), 15000, 20);
+    }
+    await ctl("POST", "/queued"); // the Go bots queue now (a server process starts groups 2 s after their oldest ticket)
     for (const [name, page] of Object.entries(pages)) {
       const self = await until(
         `page ${name} in the game with its avatar drawn`,
@@ -308,7 +317,6 @@ async function main() {
       await A.keyboard.down(key);
       await hold(200);
       await A.keyboard.up(key);
-      await hold(100);
       const frames = await take(A);
       const presses = await A.evaluate(() => window.__e2e.presses.splice(0));
       probes.push({ key, press: presses.length ? presses[0][0] : -1, frames });
@@ -405,7 +413,23 @@ async function main() {
     await A.keyboard.down("ArrowUp");
     await hold(600);
     await A.keyboard.up("ArrowUp");
-    await hold(300);
+    // (a timeout is reported by the Go side from the frames, not fatal here)
+    await until(
+      "B seeing A move after the reconnect",
+      () =>
+        B.evaluate((id) => {
+          let d = 0;
+          let p = null;
+          for (const f of window.__rp.frames) {
+            const o = f.others.find((o) => o[0] === id);
+            if (o && p) d += Math.hypot(o[1] - p[1], o[2] - p[2]);
+            if (o) p = o;
+          }
+          return d >= 60;
+        }, out.pages.A.entity),
+      5000,
+      20,
+    ).catch((err) => log(err.message));
     out.phases.after_reconnect = { B: { frames: await take(B) } };
     await A.screenshot({ path: path.join(OUT, "after-reconnect-A.png") });
 
@@ -437,13 +461,20 @@ async function main() {
         return i.tick >= after.tick + info.hz / 2 && i;
       });
       await ctl("POST", `/mark?name=${label}_end`);
-      out.phases[label] = { shots: r.shots, skippedFrames: r.skippedFrames, interpDelays: r.interpDelays, noRewind, frames: await take(B), endTick: end.tick, stats: await statsOf(B) };
+      out.phases[label] = { shots: r.shots, skippedFrames: r.skippedFrames, interpDelays: r.interpDelays, viewLags: r.viewLags, inputWaits: r.inputWaits, noRewind, frames: await take(B), endTick: end.tick, stats: await statsOf(B) };
       log(`${label}: ${r.shots.length} shots`);
     };
     await lagcomp("lagcomp_rewind", SHOTS, false);
     // B's kills count towards the score limit (10): at most 40 + 15 shots,
     // and without rewind few of them hit.
-    await lagcomp("lagcomp_norewind", Math.ceil(SHOTS * 0.375), true);
+    try {
+      await lagcomp("lagcomp_norewind", Math.ceil(SHOTS * 0.375), true);
+    } catch (err) {
+      // a comparison only: its failure is reported, not fatal
+      out.norewindError = String(err && err.message ? err.message : err);
+      log(`the run without rewind failed: ${out.norewindError}`);
+      await B.evaluate(() => (window.__e2e.override = false));
+    }
     await ctl("POST", "/shooter?entity=0");
 
     // ---- match over: both pages show the results

@@ -48,6 +48,20 @@ export type ClientState =
 
 export type Status = ClientState["status"];
 
+/**
+ * Transitions lists, for each status, the statuses a client may go to next
+ * (a reconnecting client announces each new attempt, a queued one each
+ * queue update). A closed client may start a new session until close().
+ */
+export const Transitions: Readonly<Record<Status, readonly Status[]>> = {
+  idle: ["queued", "connecting", "closed"],
+  queued: ["queued", "connecting", "idle", "closed"],
+  connecting: ["playing", "reconnecting", "closed"],
+  playing: ["reconnecting", "closed"],
+  reconnecting: ["reconnecting", "playing", "closed"],
+  closed: ["queued", "connecting"],
+};
+
 /** EndReason says why a session ended. */
 export interface EndReason {
   /**
@@ -149,6 +163,8 @@ export interface Stats {
   inputWaitMs: number;
   /** The input clock's speed (1: one Input per tick; 0.97 while draining the server's buffer). */
   inputRate: number;
+  /** How far back the server looks for this client's shots (smoothed): the tick an Input is applied at minus its view, in ms. */
+  viewLagMs: number;
 }
 
 export interface RallypointOptions {
@@ -191,6 +207,14 @@ export interface RallypointOptions {
    * drains by itself above 3 Inputs). Default 0.03 (3%); 0 or negative: never.
    */
   inputDrainRate?: number;
+  /**
+   * The server's lag-compensation window (its -max-rewind; 200 ms by
+   * default). While the measured view lag (the tick an Input is applied at
+   * minus its viewTick) exceeds it by more than a tick, the interpolation
+   * delay may not grow above three intervals for jitter beyond what fits.
+   * 0: no such cap.
+   */
+  maxRewindMs?: number;
   /** Options passed to Connection. */
   handshakeTimeoutMs?: number;
   idleTimeoutMs?: number;
@@ -226,7 +250,7 @@ export class Rallypoint {
   private playing: Promise<Welcome> | null = null;
   private settle: { resolve(w: Welcome): void; reject(e: RallypointError): void } | null = null;
   private ticketId = "";
-  private matchId = "";
+  private _matchId = "";
 
   // the match, owned by the handler callbacks and frame()
   /** The current (or last) Welcome. */
@@ -243,6 +267,7 @@ export class Rallypoint {
   private seq = 0;
   private readonly sentSeq = new Float64Array(SEQ_RING);
   private readonly sentAt = new Float64Array(SEQ_RING);
+  private readonly sentView = new Float64Array(SEQ_RING);
   private lastAcked = 0;
   private acc = 0;
   private lastPump = NaN;
@@ -257,7 +282,7 @@ export class Rallypoint {
 
   private readonly _stats: Stats = {
     pingMs: 0, rttMs: 0, interpolationDelayMs: 0, jitterMs: 0, serverTick: 0, renderTick: 0,
-    bytesPerSecond: 0, players: 0, pendingInputs: 0, inputsSent: 0, inputWaitMs: 0, inputRate: 1,
+    bytesPerSecond: 0, players: 0, pendingInputs: 0, inputsSent: 0, inputWaitMs: 0, inputRate: 1, viewLagMs: 0,
   };
   private readonly view: View = { renderTick: 0, serverTick: 0, self: null, entities: [], others: [], width: 0, height: 0, interest: 0 };
 
@@ -309,12 +334,18 @@ export class Rallypoint {
 
   /** The only place the state changes. */
   private transition(next: ClientState): void {
-    if (this._state.status === "closed" && next.status === "closed") return;
+    const from = this._state.status;
+    if (from === next.status && (from === "closed" || from === "idle")) return; // nothing changed
     this._state = next;
     this.events.emit("state", next);
   }
 
   // ------------------------------------------------------------ lobby
+
+  /** matchId is the id of the current (or last) match: store it with the refresh token to rejoin() after a reload. */
+  get matchId(): string {
+    return this._matchId;
+  }
 
   /** session is the lobby session (store refreshToken to come back). */
   get session(): Session | null {
@@ -428,7 +459,7 @@ export class Rallypoint {
 
   private startConnection(g: number, matchId: string, first: Assignment | null): void {
     if (g !== this.gen) return;
-    this.matchId = matchId;
+    this._matchId = matchId;
     const tickets = async (n: number): Promise<SocketTicket> => {
       let a = first;
       first = null;
@@ -517,10 +548,16 @@ export class Rallypoint {
    * being matched: the session then goes on into the match.
    */
   async cancel(): Promise<boolean> {
-    if (this._state.status !== "queued" || !this.ticketId) return false;
+    if (!this.playing || this.conn) return false; // nothing queued, or already matched
+    const id = this.ticketId;
+    if (!id) {
+      // the ticket is still being created: it is cancelled as soon as it exists
+      this.endSession(null);
+      return true;
+    }
     const g = this.gen;
     try {
-      await this.lobby.cancelTicket(this.ticketId);
+      await this.lobby.cancelTicket(id);
     } catch (err) {
       if (err instanceof LobbyError && (err.code === "ticket_placing" || err.code === "ticket_closed")) return false;
       if (g === this.gen) this.lobbyFailed(err);
@@ -532,16 +569,18 @@ export class Rallypoint {
     return true;
   }
 
-  /** leave leaves the match for good (the seat is freed at once) and ends the session. */
+  /**
+   * leave leaves the match for good (the seat is freed at once) and ends the
+   * session; while queued it gives the ticket back.
+   */
   leave(): void {
-    if (this.conn) {
-      const conn = this.conn;
+    if (this.disposed) return;
+    const conn = this.conn;
+    if (conn) {
       this.conn = null;
-      conn.leave();
+      conn.leave(); // ends the connection: its closed() ends the session
     }
-    if (this.playing || this._state.status !== "closed") {
-      if (this._state.status !== "idle") this.endSession({ by: "user", code: 1000, message: "left the match" });
-    }
+    if (this.playing) this.endSession({ by: "user", code: 1000, message: "left the match" });
   }
 
   /**
@@ -551,18 +590,12 @@ export class Rallypoint {
    */
   close(): void {
     if (this.disposed) return;
-    if (this._state.status === "closed") this.endSessionQuiet();
-    else this.endSession({ by: "user", code: 1000, message: "client closed" });
+    // (from closed, the state stays the closed it was: transition ignores closed -> closed)
+    this.endSession({ by: "user", code: 1000, message: "client closed" });
     this.disposed = true;
     this.events.removeAll();
     this.interpolator.clear();
     this.world.reset();
-  }
-
-  private endSessionQuiet(): void {
-    this.gen++;
-    this.sockSubs.run();
-    this.subs.run();
   }
 
   /** pendingResources counts live disposers (for leak tests): 0 after close(). */
@@ -579,7 +612,7 @@ export class Rallypoint {
     if (!sameMatch) {
       this.clock = new ServerClock(w.hz, this.o.clock);
       this.interpolator.clear();
-      this._stats.pingMs = this._stats.rttMs = this._stats.inputWaitMs = 0;
+      this._stats.pingMs = this._stats.rttMs = this._stats.inputWaitMs = this._stats.viewLagMs = 0;
       this._stats.inputRate = 1;
     }
     this.world.reset();
@@ -647,6 +680,24 @@ export class Rallypoint {
     else if (s.inputWaitMs < this.tickMs) s.inputRate = 1;
   }
 
+  /**
+   * steerDelayCap keeps the interpolation delay from growing (for jitter)
+   * past what the server's lag compensation can rewind. lagTicks is the tick
+   * an Input was applied at minus the view it carried.
+   */
+  private steerDelayCap(lagTicks: number): void {
+    const s = this._stats;
+    const lagMs = lagTicks * this.tickMs;
+    s.viewLagMs = s.viewLagMs === 0 ? lagMs : s.viewLagMs + (lagMs - s.viewLagMs) / 8;
+    const rewind = this.o.maxRewindMs ?? 200;
+    const clock = this.clock;
+    if (!clock || rewind <= 0) return;
+    // the view lag is the delay plus everything else (round trip, waits):
+    // the delay that fits is the window (plus a tick of slack) minus the rest
+    const rest = s.viewLagMs - clock.delayMs();
+    clock.maxDelayMs = rewind + this.tickMs - rest;
+  }
+
   private onMessage(m: ServerMessage, bytes: number): void {
     this.bytesIn += bytes;
     switch (m.type) {
@@ -655,7 +706,7 @@ export class Rallypoint {
         this.world.apply(m); // a ProtocolError drops the socket and resumes
         const w = this.welcome!;
         this.clock!.onSnapshot(m.tick, now);
-        this.interpolator.record(this.world, w.posScale);
+        this.interpolator.record(this.world, w.posScale, m.base === 0);
         let players = 0;
         for (const e of this.world.entities.values()) if (e.kind === EntityKind.Avatar) players++;
         this._stats.players = players;
@@ -666,6 +717,7 @@ export class Rallypoint {
             const sample = now - this.sentAt[i]!;
             this._stats.rttMs = this._stats.rttMs === 0 ? sample : this._stats.rttMs + (sample - this._stats.rttMs) / 8;
             this.steerInputRate();
+            if (this.sentView[i]! > 0) this.steerDelayCap(m.tick - this.sentView[i]!);
           }
         }
         const me = this.world.entities.get(w.entity);
@@ -784,6 +836,7 @@ export class Rallypoint {
     const i = seq % SEQ_RING;
     this.sentSeq[i] = seq;
     this.sentAt[i] = this.now();
+    this.sentView[i] = viewTick + viewFrac / 256;
     this._stats.inputsSent++;
     this.lastSampleAt = at;
     this.predictor?.applyLocal(seq, dx, dy);
@@ -831,6 +884,11 @@ export class Rallypoint {
     for (const e of v.entities) if (!e.self) others[n++] = e;
     if (others.length !== n) others.length = n;
     return v;
+  }
+
+  /** lastView is the view the last frame() returned (the same reused object), without advancing anything. */
+  get lastView(): Readonly<View> {
+    return this.view;
   }
 
   /** stats returns the HUD numbers (a reused object). */

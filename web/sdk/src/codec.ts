@@ -462,9 +462,8 @@ export function encodeServerMessage(m: Exclude<ServerMessage, { type: "unknown" 
       arr = [m.type, m.time, m.tick];
       break;
   }
-  // encode() writes whole floats as integers; force float32 by replacing
-  // F32 markers with their bytes afterwards would be complex, so encode the
-  // array by hand when it holds F32 values.
+  // encode() would write a whole float (width 1000) as an integer: arrays
+  // with float fields are written by hand, each F32 as 0xca.
   if (!arr.some((v) => v instanceof F32)) return encode(arr);
   const w = new Writer(64);
   w.array(arr.length);

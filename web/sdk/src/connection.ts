@@ -63,6 +63,25 @@ export const CloseCode = {
   IdleTimeout: 4013,
 } as const;
 
+/**
+ * closeSocket closes a socket we no longer want, its handlers already
+ * detached. One still connecting is closed as soon as it opens: closing it
+ * before makes browsers log "closed before the connection is established"
+ * as an error.
+ */
+function closeSocket(ws: WebSocketLike, code: number, reason: string): void {
+  const r = reason.slice(0, 120);
+  if (ws.readyState === 0) {
+    ws.onopen = () => ws.close(code, r);
+    return;
+  }
+  try {
+    ws.close(code, r);
+  } catch {
+    // already closing
+  }
+}
+
 /** PermanentCloseCodes are the codes after which a client must not reconnect. */
 export const PermanentCloseCodes: ReadonlySet<number> = new Set([
   1000, 4001, 4003, 4004, 4006, 4007, 4009, 4010, 4011, 4012,
@@ -332,11 +351,7 @@ export class Connection {
   private drop(ws: WebSocketLike, code: number, reason: string): void {
     if (this.ws !== ws) return;
     this.detach(ws);
-    try {
-      ws.close(4000, reason.slice(0, 120));
-    } catch {
-      // already closing
-    }
+    closeSocket(ws, 4000, reason);
     this.retry(code, reason);
   }
 
@@ -407,11 +422,7 @@ export class Connection {
     const ws = this.ws;
     if (ws) {
       this.detach(ws);
-      try {
-        ws.close(1000, "client closed");
-      } catch {
-        // ignore
-      }
+      closeSocket(ws, 1000, "client closed");
     }
     this.h.closed(info);
   }

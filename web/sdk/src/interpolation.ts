@@ -135,8 +135,17 @@ export class ServerClock {
     this.jitter = a[Math.min(k - 1, Math.floor(this.pct * k))]!;
   }
 
+  /**
+   * maxDelayMs caps how far the delay may grow above calmIntervals for
+   * jitter (Infinity: no cap). Rallypoint sets it to keep what the player
+   * sees within the server's lag-compensation window.
+   */
+  maxDelayMs = Infinity;
+
   private updateTarget(now: number): void {
-    const raw = Math.max(this.calm, this.calm - 1 + this.jitter / this.tickMs) * this.tickMs;
+    const calm = this.calm * this.tickMs;
+    const want = Math.max(this.calm, this.calm - 1 + this.jitter / this.tickMs) * this.tickMs;
+    const raw = Math.max(calm, Math.min(want, this.maxDelayMs));
     if (raw >= this.target) this.target = raw;
     else this.target = raw + (this.target - raw) * Math.pow(0.5, Math.max(0, now - this.targetAt) / this.shrinkHalfLife);
     this.targetAt = now;
@@ -228,9 +237,10 @@ export interface RenderEntity {
 export const RingCapacity = 64;
 
 class Track {
-  readonly ticks = new Float64Array(RingCapacity);
-  readonly xs = new Float64Array(RingCapacity);
-  readonly ys = new Float64Array(RingCapacity);
+  readonly ticks = new Uint32Array(RingCapacity);
+  /** Positions in quanta (exact int32s, as on the wire). */
+  readonly xs = new Int32Array(RingCapacity);
+  readonly ys = new Int32Array(RingCapacity);
   /** 1 when the sample is a jump (teleport) from the one before: do not interpolate into it. */
   readonly jump = new Uint8Array(RingCapacity);
   /** Entity flags at each sample (the dead flag is drawn at render time, with the position). */
@@ -239,22 +249,31 @@ class Track {
   count = 0;
   seen = 0;
   flags = 0;
+  /** The tick it entered the view (-Infinity: it was there when we joined). Not drawn before. */
+  born = -Infinity;
+  /** The tick it left the view or the world (Infinity: it is still there). Not drawn from then on. */
+  gone = Infinity;
+  /** Drawn in the last sample(). */
+  visible = false;
   entity: Entity | null = null;
   readonly out: RenderEntity = { id: 0, kind: 0, x: 0, y: 0, hp: 0, owner: 0, score: 0, flags: 0, self: false };
 
-  reset(e: Entity): void {
+  reset(e: Entity, born: number): void {
     this.head = 0;
     this.count = 0;
     this.flags = e.flags;
+    this.born = born;
+    this.gone = Infinity;
+    this.visible = false;
     this.entity = e;
     this.out.id = e.id;
   }
 
   /**
-   * push adds the position at tick. The sample is a jump (drawn without
-   * sliding into it) when it moved further than jumpPerTick (|dx|+|dy|) per
-   * tick since the previous sample, or when the entity came back to life
-   * (the dead flag cleared: a respawn).
+   * push adds the position (quanta) at tick. The sample is a jump (drawn
+   * without sliding into it) when it moved further than jumpPerTick quanta
+   * (|dx|+|dy|) per tick since the previous sample, or when the entity came
+   * back to life (the dead flag cleared: a respawn).
    */
   push(tick: number, x: number, y: number, flags: number, jumpPerTick: number): void {
     const revived = (this.flags & FlagDead) !== 0 && (flags & FlagDead) === 0;
@@ -284,17 +303,18 @@ class Track {
   }
 
   /**
-   * sample writes the position and flags at tick t into out (clamped to the
-   * oldest/newest sample). Between two samples the position is interpolated
-   * and the flags are the older sample's.
+   * sample writes the position (world units: quanta / scale) and flags at
+   * tick t into out (clamped to the oldest/newest sample). Between two
+   * samples the position is interpolated and the flags are the older
+   * sample's.
    */
-  sample(t: number): void {
+  sample(t: number, scale: number): void {
     const o = this.out;
     let i = this.head;
     if (this.count === 0) return;
     if (t >= this.ticks[i]!) {
-      o.x = this.xs[i]!;
-      o.y = this.ys[i]!;
+      o.x = this.xs[i]! / scale;
+      o.y = this.ys[i]! / scale;
       o.flags = this.fl[i]!;
       return;
     }
@@ -304,19 +324,19 @@ class Track {
       if (t >= t0) {
         o.flags = this.fl[j]!;
         if (this.jump[i]) {
-          o.x = this.xs[j]!;
-          o.y = this.ys[j]!;
+          o.x = this.xs[j]! / scale;
+          o.y = this.ys[j]! / scale;
         } else {
           const a = (t - t0) / (this.ticks[i]! - t0);
-          o.x = this.xs[j]! + (this.xs[i]! - this.xs[j]!) * a;
-          o.y = this.ys[j]! + (this.ys[i]! - this.ys[j]!) * a;
+          o.x = (this.xs[j]! + (this.xs[i]! - this.xs[j]!) * a) / scale;
+          o.y = (this.ys[j]! + (this.ys[i]! - this.ys[j]!) * a) / scale;
         }
         return;
       }
       i = j;
     }
-    o.x = this.xs[i]!;
-    o.y = this.ys[i]!;
+    o.x = this.xs[i]! / scale;
+    o.y = this.ys[i]! / scale;
     o.flags = this.fl[i]!;
   }
 }
@@ -341,6 +361,8 @@ export class Interpolator {
   private readonly pool: Track[] = [];
   private stamp = 0;
   private readonly jumpDist: number;
+  /** Quanta per world unit (Welcome.posScale), from the last record(). */
+  private scale = 16;
   /** The sampled entities of the last sample() call; the array and its objects are reused. */
   readonly entities: RenderEntity[] = [];
 
@@ -367,60 +389,84 @@ export class Interpolator {
   }
 
   /**
-   * record adds the world's positions at its lastTick to every ring and
-   * forgets entities that are no longer in the world. posScale converts
-   * quanta to world units.
+   * record adds the world's positions at its lastTick to every ring.
+   * Entities are drawn in the past, so their comings and goings are too: an
+   * entity that entered in a delta is drawn from its entry tick on, one that
+   * left (OpRemove, or missing from a keyframe) until its leaving tick; then
+   * its ring is dropped. Entities of a keyframe (joining, resuming) are
+   * drawn at once. posScale converts quanta to world units.
    */
-  record(world: World, posScale: number): void {
+  record(world: World, posScale: number, keyframe = false): void {
     const tick = world.lastTick;
     const stamp = ++this.stamp;
+    this.scale = posScale;
+    const jump = this.jumpDist * posScale;
     for (const e of world.entities.values()) {
       let t = this.byId.get(e.id);
       if (!t) {
         t = this.pool.pop() ?? new Track();
-        t.reset(e);
+        t.reset(e, keyframe ? -Infinity : tick);
         this.byId.set(e.id, t);
         this.tracks.push(t);
       }
       t.entity = e;
       t.seen = stamp;
-      t.push(tick, e.x / posScale, e.y / posScale, e.flags, this.jumpDist);
+      t.gone = Infinity; // back in view: drawn across the time it was out of view
+      t.push(tick, e.x, e.y, e.flags, jump);
     }
     for (let i = this.tracks.length - 1; i >= 0; i--) {
       const t = this.tracks[i]!;
       if (t.seen === stamp) continue;
-      this.byId.delete(t.out.id);
-      this.tracks[i] = this.tracks[this.tracks.length - 1]!;
-      this.tracks.pop();
-      this.release(t);
+      if (t.gone === Infinity) t.gone = tick;
+      // gone longer than the ring holds: nobody draws that far back
+      if (tick - t.gone > RingCapacity) this.drop(i);
     }
   }
 
+  private drop(i: number): void {
+    const t = this.tracks[i]!;
+    this.byId.delete(t.out.id);
+    this.tracks[i] = this.tracks[this.tracks.length - 1]!;
+    this.tracks.pop();
+    this.release(t);
+  }
+
   /**
-   * sample samples every entity at renderTick into this.entities (reused
-   * objects, no allocation once warm). selfId marks the local avatar.
+   * sample samples every entity visible at renderTick into this.entities
+   * (reused objects, no allocation once warm). selfId marks the local
+   * avatar, which is always drawn while it exists (it is predicted in the
+   * present).
    */
   sample(renderTick: number, selfId: number): RenderEntity[] {
     const out = this.entities;
-    const n = this.tracks.length;
-    for (let i = 0; i < n; i++) {
+    let n = 0;
+    for (let i = this.tracks.length - 1; i >= 0; i--) {
       const t = this.tracks[i]!;
-      t.sample(renderTick);
+      const self = t.out.id === selfId;
+      // it left before the time we draw (the own avatar: at all): forget it
+      if (renderTick >= t.gone || (self && t.gone !== Infinity)) {
+        this.drop(i);
+        continue;
+      }
+      t.visible = self || renderTick >= t.born;
+      if (!t.visible) continue;
+      t.sample(renderTick, this.scale);
       const e = t.entity!;
       const o = t.out;
       o.kind = e.kind;
       o.hp = e.hp;
       o.owner = e.owner;
       o.score = e.score;
-      o.self = e.id === selfId;
-      out[i] = o;
+      o.self = self;
+      out[n++] = o;
     }
     if (out.length !== n) out.length = n;
     return out;
   }
 
-  /** get returns the last sampled render object of an entity, or undefined. */
+  /** get returns the render object of an entity drawn by the last sample(), or undefined. */
   get(id: number): RenderEntity | undefined {
-    return this.byId.get(id)?.out;
+    const t = this.byId.get(id);
+    return t && t.visible ? t.out : undefined;
   }
 }

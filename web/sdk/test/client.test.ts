@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { type ClientState, Rallypoint, type RallypointOptions } from "../src/client.js";
+import { type ClientState, Rallypoint, type RallypointOptions, type Status, Transitions } from "../src/client.js";
 import { MsgType } from "../src/codec.js";
 import { PermanentCloseCodes } from "../src/connection.js";
 import { arenaStep } from "../src/movement.js";
@@ -7,9 +7,11 @@ import { encodeKeyframeOps, encodeDeltaOps, type Entity, newEntity } from "../sr
 import { FakeEventSource, FakeWebSocket, fakeLobby, type FakeLobby, flush, json, matchedTicket } from "./fakes.js";
 
 let lobby: FakeLobby;
+/** Every status change of every client of a test, checked against Transitions after it. */
+let transitions: Array<[string, string]> = [];
 
 function client(o: Partial<RallypointOptions> = {}): Rallypoint {
-  return new Rallypoint({
+  const rp = new Rallypoint({
     baseUrl: "http://lobby",
     fetch: lobby.fetch,
     EventSource: FakeEventSource,
@@ -18,6 +20,12 @@ function client(o: Partial<RallypointOptions> = {}): Rallypoint {
     random: () => 0,
     ...o,
   });
+  let from: string = rp.status;
+  rp.on("state", (st) => {
+    transitions.push([from, st.status]);
+    from = st.status;
+  });
+  return rp;
 }
 
 const me = (x: number, y: number, f: Partial<Entity> = {}): Entity => ({ ...newEntity(3), kind: 1, x: x * 16, y: y * 16, hp: 100, owner: 17, ...f });
@@ -43,6 +51,9 @@ beforeEach(() => {
 });
 afterEach(() => {
   vi.useRealTimers();
+  const seen = transitions;
+  transitions = [];
+  for (const [a, b] of seen) expect(Transitions[a as Status], `${a} -> ${b}`).toContain(b);
 });
 
 describe("Rallypoint: play", () => {
@@ -111,6 +122,22 @@ describe("Rallypoint: play", () => {
     rp.close();
   });
 
+  it("after a reload: resumeSession(refreshToken) and rejoin(matchId) get back into the held seat", async () => {
+    const rp = client();
+    const s = await rp.resumeSession("stored-refresh");
+    expect(lobby.calls[0]).toMatchObject({ path: "/v1/auth/refresh", body: { refresh_token: "stored-refresh" } });
+    expect(rp.session).toBe(s);
+    const p = rp.rejoin("m7");
+    expect(rp.rejoin("m7")).toBe(p);
+    await flush();
+    expect(lobby.calls.at(-1)).toMatchObject({ method: "POST", path: "/v1/matches/m7/token", auth: `Bearer ${s.sessionToken}` });
+    FakeWebSocket.last().handshake({ resumed: true, lastSeq: 12 });
+    await expect(p).resolves.toMatchObject({ resumed: true });
+    expect(rp.matchId).toBe("m7");
+    expect(FakeWebSocket.instances.length).toBe(1);
+    rp.close();
+  });
+
   it("cancel() deletes the ticket and returns to idle; play() rejects", async () => {
     const rp = client();
     await rp.signInGuest("ada");
@@ -124,6 +151,49 @@ describe("Rallypoint: play", () => {
     await expect(p).rejects.toMatchObject({ kind: "closed" });
     expect(vi.getTimerCount()).toBe(0);
     rp.close();
+  });
+
+  it("cancel() and leave() while the ticket is still being created cancel it once it exists", async () => {
+    for (const how of ["cancel", "leave"] as const) {
+      let release!: () => void;
+      lobby.routes.set("POST /v1/tickets", () => new Promise<Response>((r) => (release = () => r(json(201, lobby.ticketJson("queued"))))));
+      const rp = client();
+      await rp.signInGuest("ada");
+      const p = rp.play({ mode: "arena" });
+      await flush();
+      if (how === "cancel") {
+        await expect(rp.cancel()).resolves.toBe(true);
+        expect(rp.status).toBe("idle");
+      } else {
+        rp.leave();
+        expect(rp.state).toMatchObject({ status: "closed", reason: { by: "user" } });
+      }
+      await expect(p).rejects.toMatchObject({ kind: "closed" });
+      release();
+      await flush();
+      expect(FakeEventSource.instances.length).toBe(0);
+      expect(lobby.calls.filter((c) => c.method === "DELETE").length).toBe(1);
+      lobby.calls.length = 0;
+      rp.close();
+    }
+  });
+
+  it("close() after the server ended the session keeps its reason and rejects a pending play()", async () => {
+    const rp = client();
+    const ws = await joined(rp);
+    ws.serverClose(4009);
+    expect(rp.state).toMatchObject({ status: "closed", reason: { by: "server", code: 4009 } });
+    const sources = FakeEventSource.instances.length;
+    const p = rp.play({ mode: "arena" }); // a new session, ticket on its way
+    const states: string[] = [];
+    rp.on("state", (s) => states.push(s.status));
+    rp.close();
+    await expect(p).rejects.toMatchObject({ kind: "closed" });
+    expect(rp.state).toMatchObject({ status: "closed", reason: { code: 4009 } });
+    expect(states).toEqual([]);
+    await flush();
+    expect(FakeEventSource.instances.length).toBe(sources);
+    expect(lobby.calls.at(-1)).toMatchObject({ method: "DELETE" });
   });
 
   it("an expired ticket ends the session", async () => {
@@ -246,6 +316,34 @@ describe("Rallypoint: inputs", () => {
     const sent = ws.inputs().length - before;
     expect(sent).toBeGreaterThanOrEqual(289);
     expect(sent).toBeLessThanOrEqual(292); // 3% fewer than 300
+    rp.close();
+  });
+
+  it("measures the view lag and caps the delay's jitter growth to the server's rewind window", async () => {
+    const rp = client();
+    const ws = await joined(rp);
+    let tick = 1200;
+    const run = (n: number, behind: number) => {
+      for (let i = 0; i < n; i++) {
+        tick++;
+        const ins = ws.inputs();
+        const acked = ins.length > behind ? ins[ins.length - 1 - behind]!.seq : 0;
+        ws.serverSend({ type: MsgType.Snapshot, tick, base: tick === 1201 ? 0 : tick - 1, ackSeq: acked,
+          ops: tick === 1201 ? encodeKeyframeOps([me(1, 1)]) : new Uint8Array(0) });
+        rp.frame(Date.now());
+        vi.advanceTimersByTime(1000 / 30);
+      }
+    };
+    // Inputs applied 9 ticks after they are sent: the view lag is the delay (100 ms) plus 300 ms
+    run(150, 9);
+    expect(rp.stats.viewLagMs).toBeGreaterThan(380);
+    expect(rp.stats.viewLagMs).toBeLessThan(450);
+    expect(rp.clock!.maxDelayMs).toBeLessThan(100); // no room for any growth
+    expect(rp.clock!.targetDelayMs(Date.now())).toBeCloseTo(100, 6); // but never below three intervals
+    // applied at once: room again
+    run(150, 0);
+    expect(rp.stats.viewLagMs).toBeLessThan(150);
+    expect(rp.clock!.maxDelayMs).toBeGreaterThan(150);
     rp.close();
   });
 
@@ -578,9 +676,11 @@ describe("Rallypoint: cleanup", () => {
     await flush();
     const ws = FakeWebSocket.last();
     rp.close();
-    expect(ws.closedWith).not.toBeNull();
-    ws.readyState = 1;
-    ws.onopen?.(new Event("open"));
+    // still connecting: closing it now would make the browser log an error
+    expect(ws.closedWith).toBeNull();
+    expect(ws.onmessage).toBeNull();
+    ws.serverOpen();
+    expect(ws.closedWith).toMatchObject({ code: 1000 });
     expect(ws.sent.length).toBe(0);
   });
 

@@ -118,6 +118,21 @@ describe("ServerClock", () => {
     expect(c.jitterMs()).toBeLessThan(5);
   });
 
+  it("maxDelayMs caps the growth for jitter, never below three intervals", () => {
+    const c = new ServerClock(HZ);
+    const r = rng(3);
+    c.maxDelayMs = 110;
+    for (const [tick, t] of arrivals(1, 200, 0, () => r() * 120)) {
+      c.onSnapshot(tick, t);
+      c.renderTick(t);
+    }
+    expect(c.targetDelayMs(200 * TICK)).toBeCloseTo(110, 6);
+    c.maxDelayMs = 10;
+    expect(c.targetDelayMs(200 * TICK + 40000)).toBeCloseTo(3 * TICK, 3); // comes down (slowly) to the calm delay, not below
+    c.maxDelayMs = Infinity;
+    expect(c.targetDelayMs(200 * TICK + 40001)).toBeGreaterThan(2 * TICK + 80); // the cap lifted: the jitter counts again
+  });
+
   it("follows a server that falls behind (skipped ticks) instead of starving", () => {
     const c = new ServerClock(HZ);
     // ticks arrive 10% slower than nominal
@@ -140,7 +155,7 @@ describe("Interpolator", () => {
     worlds.forEach((ents, i) => {
       const tick = 10 + i;
       w.apply({ tick, base: i === 0 ? 0 : tick - 1, ackSeq: 0, ops: i === 0 ? encodeKeyframeOps(ents) : encodeDeltaOps(prev, ents) });
-      it.record(w, 16);
+      it.record(w, 16, i === 0);
       prev = ents;
     });
     return { w, it };
@@ -178,37 +193,66 @@ describe("Interpolator", () => {
     const w = new World();
     const it = new Interpolator();
     w.apply({ tick: 10, base: 0, ackSeq: 0, ops: encodeKeyframeOps([e(1, 0)]) });
-    it.record(w, 16);
+    it.record(w, 16, true);
     w.apply({ tick: 20, base: 0, ackSeq: 0, ops: encodeKeyframeOps([e(1, 50)]) }); // 10 ticks later: 5 per tick
-    it.record(w, 16);
+    it.record(w, 16, true);
     expect(it.sample(15, 0)[0]!.x).toBe(25);
   });
 
-  it("follows entities entering and leaving, and reuses its objects", () => {
+  it("draws comings and goings at the render tick, and reuses its objects", () => {
+    // 3 enters at tick 11, 1 leaves at tick 12
     const { it } = run([[e(1, 0), e(2, 0)], [e(1, 5), e(2, 1), e(3, 7)], [e(2, 2), e(3, 8)]]);
-    const a = it.sample(11.5, 3);
-    expect(a.map((x) => x.id).sort()).toEqual([2, 3]);
+    const ids = (t: number) => it.sample(t, 0).map((x) => x.id).sort();
+    expect(ids(10.5)).toEqual([1, 2]); // 3 not yet
+    const a = it.sample(11.5, 0);
+    expect(a.map((x) => x.id).sort()).toEqual([1, 2, 3]); // 1 still
     const three = a.find((x) => x.id === 3)!;
-    expect(three.self).toBe(true);
     expect(three.x).toBe(7.5);
-    const b = it.sample(12, 3);
+    expect(it.get(1)!.x).toBe(5);
+    const b = it.sample(12, 0);
     expect(b).toBe(a);
+    expect(b.map((x) => x.id).sort()).toEqual([2, 3]); // 1 has gone
     expect(b.find((x) => x.id === 3)).toBe(three);
     expect(it.get(1)).toBeUndefined();
+    expect(it.size).toBe(2);
+  });
+
+  it("an entity that leaves and comes back moves on smoothly across the gap", () => {
+    const { it } = run([[e(1, 0), e(2, 0)], [e(1, 5), e(2, 0)], [e(2, 0)], [e(2, 0)], [e(1, 20), e(2, 0)]]);
+    expect(it.sample(11, 0).map((x) => x.id).sort()).toEqual([1, 2]);
+    expect(it.get(1)!.x).toBe(5);
+    expect(it.sample(12.5, 0).find((x) => x.id === 1)!.x).toBe(12.5); // from 5 at 11 to 20 at 14
+  });
+
+  it("draws the own avatar from the start and drops it at once when it is removed", () => {
+    const w = new World();
+    const it = new Interpolator();
+    w.apply({ tick: 10, base: 0, ackSeq: 0, ops: encodeKeyframeOps([e(2, 0)]) });
+    it.record(w, 16, true);
+    w.apply({ tick: 11, base: 10, ackSeq: 0, ops: encodeDeltaOps([e(2, 0)], [e(2, 0), e(3, 50)]) });
+    it.record(w, 16);
+    expect(it.sample(10.2, 3).map((x) => x.id).sort()).toEqual([2, 3]); // self entered at 11, drawn anyway
+    expect(it.sample(10.4, 0).map((x) => x.id)).toEqual([2]); // another entity entering at 11 would not be
+    w.apply({ tick: 12, base: 11, ackSeq: 0, ops: encodeDeltaOps([e(2, 0), e(3, 50)], [e(2, 0)]) });
+    it.record(w, 16);
+    expect(it.sample(10.6, 3).map((x) => x.id)).toEqual([2]);
+    expect(it.get(3)).toBeUndefined();
   });
 
   it("keeps the ring across a keyframe (a resume) and drops only what left", () => {
     const w = new World();
     const it = new Interpolator();
     w.apply({ tick: 10, base: 0, ackSeq: 0, ops: encodeKeyframeOps([e(1, 0), e(2, 0)]) });
-    it.record(w, 16);
+    it.record(w, 16, true);
     w.apply({ tick: 11, base: 10, ackSeq: 0, ops: encodeDeltaOps([e(1, 0), e(2, 0)], [e(1, 4), e(2, 0)]) });
     it.record(w, 16);
     w.reset();
     w.apply({ tick: 14, base: 0, ackSeq: 0, ops: encodeKeyframeOps([e(1, 16)]) });
-    it.record(w, 16);
+    it.record(w, 16, true);
+    expect(it.size).toBe(2); // 2 is drawn until tick 14
+    expect(it.sample(12.5, 0).find((x) => x.id === 1)!.x).toBe(10); // between tick 11 (4) and 14 (16)
+    expect(it.sample(14, 0).map((x) => x.id)).toEqual([1]);
     expect(it.size).toBe(1);
-    expect(it.sample(12.5, 0)[0]!.x).toBe(10); // between tick 11 (4) and 14 (16)
   });
 
   it("copes with long runs (ring wrap-around)", () => {
