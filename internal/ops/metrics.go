@@ -16,10 +16,10 @@ const namespace = "rallypoint"
 
 // tickBuckets cover a tick's work and lateness at 30 Hz: 25 µs to ~55 ms
 // in steps of 1.5x, fine enough for a p99 from bucket interpolation.
-var tickBuckets = prometheus.ExponentialBuckets(25e-6, 1.5, 20)
+func tickBuckets() []float64 { return prometheus.ExponentialBuckets(25e-6, 1.5, 20) }
 
 // matchBuckets cover time to match: 50 ms to ~2 minutes (the ticket TTL).
-var matchBuckets = prometheus.ExponentialBuckets(0.05, 1.7, 15)
+func matchBuckets() []float64 { return prometheus.ExponentialBuckets(0.05, 1.7, 15) }
 
 // metrics are the families this package keeps itself: histograms fed by
 // the services' hooks and the HTTP request counter. Everything else is
@@ -36,17 +36,17 @@ func newMetrics() *metrics {
 		tickDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "tick_duration_seconds",
 			Help:    "How long a match tick took: inputs, simulation step, snapshot encoding and fan-out.",
-			Buckets: tickBuckets,
+			Buckets: tickBuckets(),
 		}, []string{"mode"}),
 		tickLateness: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "tick_lateness_seconds",
 			Help:    "How long after its due time a match tick started.",
-			Buckets: tickBuckets,
+			Buckets: tickBuckets(),
 		}, []string{"mode"}),
 		timeToMatch: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "time_to_match_seconds",
 			Help:    "How long a ticket waited in the queue before it was placed in a match.",
-			Buckets: matchBuckets,
+			Buckets: matchBuckets(),
 		}, []string{"mode"}),
 		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "http_requests_total",
