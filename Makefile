@@ -3,24 +3,40 @@ GO      ?= go
 PKGS    := ./...
 FUZZTIME ?= 15s
 
-.PHONY: run build test test-go lint bench bench-micro fuzz tidy clean
+.PHONY: run build test test-go lint bench bench-micro fuzz tidy clean web e2e
 
 ## run: the whole server (lobby + game) on 127.0.0.1:8080 with embedded defaults
 run:
 	$(GO) run ./cmd/server -addr 127.0.0.1:8080
+
+## web: rebuild the browser demo bundle (web/demo/dist, committed and
+## embedded in cmd/server) with esbuild; a test fails when it is stale
+web:
+	@test -x web/node_modules/.bin/esbuild || npm ci --prefix web --no-audit --no-fund --loglevel=error
+	web/node_modules/.bin/tsc -p web/demo --noEmit
+	sh web/demo/build.sh
 
 ## build: binaries into bin/
 build:
 	$(GO) build -o bin/ ./cmd/...
 
 ## test: lint, then every test with the race detector (including a JavaScript
-## protocol client in Node, written from docs/protocol.md alone)
-test: lint test-go
+## protocol client in Node, written from docs/protocol.md alone), then the
+## browser test (e2e)
+test: lint test-go e2e
 
 test-go:
 	$(GO) mod download
 	npm ci --prefix web --no-audit --no-fund --loglevel=error
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+## e2e: the browser test, without the race detector (it measures timing): two
+## Chromium pages (playwright-core, Debian's chromium) and six Go bots in one
+## match, the pages through 100 ms delaying proxies; prints the play-feel
+## table and writes web/artifacts/play-feel.json and screenshots
+e2e:
+	@test -d web/node_modules/playwright-core || npm ci --prefix web --no-audit --no-fund --loglevel=error
+	$(GO) test -count=1 -timeout 8m -run '^TestBrowserPlay$$' -v ./internal/e2e/
 
 ## lint: gofmt and go vet
 lint:

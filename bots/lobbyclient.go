@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -82,7 +83,12 @@ type LobbyClient struct {
 	// immutable after NewLobbyClient
 	base string
 	http *http.Client
+
+	limited atomic.Uint64 // answers of 429 (each retried after Retry-After)
 }
+
+// RateLimited reports how many answers of 429 the client has had.
+func (l *LobbyClient) RateLimited() uint64 { return l.limited.Load() }
 
 // NewLobbyClient returns a client of the lobby at base (such as
 // "http://127.0.0.1:8080"). If hc is nil, a client with a transport suited
@@ -167,6 +173,7 @@ func (l *LobbyClient) once(ctx context.Context, method, path, bearer string, pay
 			ae.Code, ae.Message = e.Error.Code, e.Error.Message
 		}
 		if resp.StatusCode == http.StatusTooManyRequests {
+			l.limited.Add(1)
 			secs, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
 			return time.Duration(max(secs, 1)) * time.Second, ae
 		}
@@ -290,6 +297,7 @@ func (l *LobbyClient) stream(ctx context.Context, ticket, last string) (a Assign
 	case resp.StatusCode == http.StatusNoContent:
 		return a, "", false, errors.New("stream already finished")
 	case resp.StatusCode == http.StatusTooManyRequests:
+		l.limited.Add(1)
 		return a, "", false, &APIError{Status: resp.StatusCode, Code: "rate_limited"}
 	case resp.StatusCode != http.StatusOK:
 		return a, "", resp.StatusCode == http.StatusNotFound, &APIError{Status: resp.StatusCode, Code: http.StatusText(resp.StatusCode)}

@@ -10,8 +10,8 @@ import (
 // Line formats a progress line; rate is snapshots per second since the
 // previous line.
 func (p Progress) Line(rate float64) string {
-	return fmt.Sprintf("%6.1fs  bots %d  connected %d  in match %d  snapshots/s %.0f  errors %d  faults %d",
-		p.Elapsed.Seconds(), p.Started, p.Connected, p.InMatch, rate, p.Errors, p.Faults)
+	return fmt.Sprintf("%6.1fs  bots %d  connected %d  in match %d  snapshots/s %.0f  errors %d  faults %d  429s %d",
+		p.Elapsed.Seconds(), p.Started, p.Connected, p.InMatch, rate, p.Errors, p.Faults, p.Limited)
 }
 
 // WriteTable writes the summary as a human-readable table.

@@ -208,6 +208,7 @@ type Progress struct {
 	Snapshots uint64
 	Errors    uint64
 	Faults    uint64 // faults injected
+	Limited   uint64 // lobby answers of 429 (retried after Retry-After)
 }
 
 // Summary is a finished swarm's figures; its JSON form is what cmd/bots
@@ -467,6 +468,7 @@ func (s *Swarm) Progress() Progress {
 		Snapshots: st.snapshots.Load(),
 		Errors:    st.connectErrors.Load() + st.disconnects.Load(),
 		Faults:    st.drops.Load() + st.stalls.Load() + st.garbage.Load(),
+		Limited:   s.lobby.RateLimited(),
 	}
 }
 

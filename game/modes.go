@@ -103,6 +103,11 @@ func ticksFor(secs float64, hz int) Tick {
 	return Tick(max(1, int(math.Ceil(secs*float64(hz)))))
 }
 
+// RankResults sorts players by score and fills in their ranks, as a
+// match's own Result does; for results made outside the rules (a match
+// stopped by a crash or a shutdown).
+func RankResults(players []PlayerResult) { rank(players) }
+
 // rank fills in the ranks of players: sorted by score descending (then
 // player ascending, so the order is deterministic), equal scores sharing a
 // rank (1, 1, 3).

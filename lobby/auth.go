@@ -1,6 +1,7 @@
 package lobby
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -62,7 +63,20 @@ func ValidateName(name string) error {
 // decodeJSON decodes a JSON body into v. Errors wrap ErrBadRequest or are
 // an *http.MaxBytesError.
 func decodeJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(r.Body) // bounded by Config.MaxBodyBytes
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return err
+		}
+		return fmt.Errorf("%w: reading the body: %v", ErrBadRequest, err)
+	}
+	// encoding/json would quietly turn invalid UTF-8 into U+FFFD; a name
+	// stored that way is not what the client sent.
+	if !utf8.Valid(body) {
+		return errInvalidUTF8
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
@@ -79,6 +93,9 @@ func decodeJSON(r *http.Request, v any) error {
 	return nil
 }
 
+// errInvalidUTF8 is a body that is not valid UTF-8 (so not JSON).
+var errInvalidUTF8 = fmt.Errorf("%w: the body is not valid UTF-8", ErrBadRequest)
+
 // Guest is the default Authenticator: POST /v1/auth/guest {"name": "..."}
 // signs in a new anonymous player.
 type Guest struct{}
@@ -89,6 +106,9 @@ func (Guest) Authenticate(ctx context.Context, r *http.Request) (Identity, error
 		Name string `json:"name"`
 	}
 	if err := decodeJSON(r, &req); err != nil {
+		if errors.Is(err, errInvalidUTF8) {
+			return Identity{}, fmt.Errorf("%w: not valid UTF-8", ErrInvalidName)
+		}
 		return Identity{}, err
 	}
 	if err := ValidateName(req.Name); err != nil {
@@ -286,6 +306,11 @@ func (l *Lobby) revoke(sid string) error {
 func (l *Lobby) logout(s session) error {
 	if err := l.revoke(s.SID); err != nil {
 		return err
+	}
+	if k, ok := l.dir.(Kicker); ok {
+		if n := k.KickPlayer(s.Player, "logged out"); n > 0 {
+			l.log.Info("logout closed live sockets", zap.Uint32("player", uint32(s.Player)), zap.Int("sockets", n))
+		}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/rallypoint/rallypoint/game"
+	"github.com/rallypoint/rallypoint/internal/realip"
 )
 
 // Config configures a [Lobby]. The zero value is a working lobby with an
@@ -69,7 +70,8 @@ type Config struct {
 	// 2 seconds is used.
 	FillWait time.Duration
 	// BotFillAfter is how long a ticket waits before its group is started
-	// with bots filling up to MinPlayers. If zero, 5 seconds is used; if
+	// with bots filling up to MinPlayers. If zero, 2 seconds is used (a
+	// newcomer is playing within about 3 s of pressing Play); if
 	// negative, bot fill is off.
 	BotFillAfter time.Duration
 	// TicketTTL is how long a ticket may wait in the queue before it
@@ -99,12 +101,34 @@ type Config struct {
 	// "http://localhost:5173", or "*" for any. If empty, no cross-origin
 	// browser access is allowed (same-origin needs nothing).
 	AllowedOrigins []string
-	// RateLimit is the sustained request rate per client address on the
-	// auth, ticket and token endpoints, in requests per second. If zero, 5
+	// RateLimit is the sustained rate of anonymous requests (sign-in,
+	// refresh) per client address, in requests per second. Players behind
+	// one NAT and a bots process share it, so it is generous: if zero, 10
 	// is used.
 	RateLimit rate.Limit
-	// RateBurst is the burst allowed per client address. If zero, 20 is used.
+	// RateBurst is the burst allowed per client address: enough for a
+	// hundred bots or a LAN party to sign in at once. If zero, 200 is used.
 	RateBurst int
+	// SessionRateLimit is the sustained rate of authenticated requests
+	// (tickets, socket tokens, logout) per session, and of ticket event
+	// streams per ticket. If zero, 5 is used.
+	SessionRateLimit rate.Limit
+	// SessionRateBurst is the burst allowed per session. If zero, 20.
+	SessionRateBurst int
+	// TrustedProxies are the reverse proxies (CIDR prefixes or addresses)
+	// whose X-Forwarded-For names the client address; requests from any
+	// other peer are keyed by the peer's own address. If empty, no proxy is
+	// trusted.
+	TrustedProxies []string
+	// MaxStreams caps the open ticket event streams (SSE) in all. If zero,
+	// 20000 is used.
+	MaxStreams int
+	// MaxStreamsPerAddr caps the open event streams from one client
+	// address. If zero, 2000 is used (a bots process opens one per bot).
+	MaxStreamsPerAddr int
+	// MaxStreamsPerTicket caps the open event streams of one ticket (a
+	// client needs one; a reconnecting one briefly two). If zero, 4.
+	MaxStreamsPerTicket int
 	// MaxBodyBytes limits request bodies. If zero, 8 KiB is used.
 	MaxBodyBytes int64
 
@@ -129,6 +153,10 @@ type Config struct {
 	// Assignments records which player holds a seat in which match. If nil,
 	// an in-memory store is used.
 	Assignments AssignmentStore
+	// Results keeps finished matches' results. If nil, a JSON-lines log in
+	// DataDir/results.jsonl (fsynced per result), or an in-memory store
+	// when DataDir is empty, is opened and closed by the lobby.
+	Results ResultStore
 
 	// Now is the clock. If nil, time.Now is used.
 	Now func() time.Time
@@ -188,7 +216,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.WindowMax = 1000
 	}
 	def(&cfg.FillWait, 2*time.Second)
-	def(&cfg.BotFillAfter, 5*time.Second)
+	def(&cfg.BotFillAfter, 2*time.Second)
 	def(&cfg.TicketTTL, 2*time.Minute)
 	def(&cfg.TicketRetention, 10*time.Minute)
 	def(&cfg.MatchInterval, 100*time.Millisecond)
@@ -197,10 +225,25 @@ func (cfg Config) withDefaults() (Config, error) {
 	def(&cfg.SSEUpdateInterval, 2*time.Second)
 	def(&cfg.SSERetry, 2*time.Second)
 	if cfg.RateLimit == 0 {
-		cfg.RateLimit = 5
+		cfg.RateLimit = 10
+	}
+	if cfg.SessionRateLimit == 0 {
+		cfg.SessionRateLimit = 5
+	}
+	if cfg.SessionRateBurst == 0 {
+		cfg.SessionRateBurst = 20
+	}
+	if cfg.MaxStreams == 0 {
+		cfg.MaxStreams = 20000
+	}
+	if cfg.MaxStreamsPerAddr == 0 {
+		cfg.MaxStreamsPerAddr = 2000
+	}
+	if cfg.MaxStreamsPerTicket == 0 {
+		cfg.MaxStreamsPerTicket = 4
 	}
 	if cfg.RateBurst == 0 {
-		cfg.RateBurst = 20
+		cfg.RateBurst = 200
 	}
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 8 << 10
@@ -245,8 +288,14 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.WindowBase < 0 || cfg.WindowGrowth < 0 || cfg.WindowMax < cfg.WindowBase {
 		return bad("rating window: need 0 <= WindowBase <= WindowMax and WindowGrowth >= 0")
 	}
-	if cfg.RateLimit < 0 || cfg.RateBurst < 1 {
-		return bad("rate limit: need RateLimit >= 0 and RateBurst >= 1")
+	if cfg.RateLimit < 0 || cfg.RateBurst < 1 || cfg.SessionRateLimit < 0 || cfg.SessionRateBurst < 1 {
+		return bad("rate limit: need RateLimit, SessionRateLimit >= 0 and RateBurst, SessionRateBurst >= 1")
+	}
+	if cfg.MaxStreams < 0 || cfg.MaxStreamsPerAddr < 0 || cfg.MaxStreamsPerTicket < 0 {
+		return bad("stream caps must not be negative")
+	}
+	if _, err := realip.New(cfg.TrustedProxies); err != nil {
+		return bad(err.Error())
 	}
 	if cfg.MaxBodyBytes < 256 {
 		return bad("MaxBodyBytes %d < 256", cfg.MaxBodyBytes)

@@ -1,6 +1,9 @@
 package lobby
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Errors returned by this package wrap one of these; test
 // with errors.Is.
@@ -15,6 +18,12 @@ var (
 	// ErrTokenRevoked means the session the token belongs to was logged out
 	// (or its refresh token was reused).
 	ErrTokenRevoked = errors.New("lobby: token revoked")
+	// ErrDraining means the server is shutting down gracefully: running
+	// matches finish, but no new ticket is accepted or placed.
+	ErrDraining = errors.New("lobby: draining")
+	// ErrTokenReused wraps ErrTokenInvalid: a socket token is good for one
+	// connection; every reconnect gets a fresh one.
+	ErrTokenReused = fmt.Errorf("%w: socket token already used", ErrTokenInvalid)
 	// ErrWrongMatch means a socket token was presented for another match.
 	ErrWrongMatch = errors.New("lobby: token is for another match")
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -22,10 +21,10 @@ func (l *Lobby) Handler() http.Handler { return l.handler }
 
 func (l *Lobby) routes() http.Handler {
 	mux := http.NewServeMux()
-	lim := l.rateLimited
-	mux.Handle("POST /v1/auth/refresh", lim(l.handleRefresh))
+	anon, lim := l.byAddress, l.bySession
+	mux.Handle("POST /v1/auth/refresh", anon(l.handleRefresh))
 	mux.Handle("POST /v1/auth/logout", lim(l.handleLogout))
-	mux.Handle("POST /v1/auth/{provider}", lim(l.handleSignIn))
+	mux.Handle("POST /v1/auth/{provider}", anon(l.handleSignIn))
 	mux.Handle("/v1/auth/{provider}", methodNotAllowed("POST"))
 	mux.Handle("POST /v1/tickets", lim(l.handleCreateTicket))
 	mux.Handle("/v1/tickets", methodNotAllowed("POST"))
@@ -107,6 +106,8 @@ func errorStatus(err error) (int, string) {
 		return http.StatusForbidden, "not_seated"
 	case errors.Is(err, ErrClosed):
 		return http.StatusServiceUnavailable, "shutting_down"
+	case errors.Is(err, ErrDraining):
+		return http.StatusServiceUnavailable, "draining"
 	case errors.Is(err, ErrPlayerIDsExhausted):
 		return http.StatusServiceUnavailable, "player_ids_exhausted"
 	default:
@@ -198,21 +199,32 @@ func (l *Lobby) cors(next http.Handler) http.Handler {
 	})
 }
 
-// clientAddr is the rate-limit key: the peer's IP. Behind a reverse proxy
-// every client shares the proxy's address unless cmd/server rewrites
-// RemoteAddr from a trusted forwarding header.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+// byAddress applies the per-address limit of anonymous requests (sign-in,
+// refresh): 429 with Retry-After. The address is the TCP peer's, or a
+// trusted proxy's X-Forwarded-For client (Config.TrustedProxies).
+func (l *Lobby) byAddress(h http.HandlerFunc) http.Handler {
+	return l.limited(l.limits, func(r *http.Request) string { return l.realIP.Addr(r) }, h)
 }
 
-// rateLimited applies the per-address limit: 429 with Retry-After.
-func (l *Lobby) rateLimited(h http.HandlerFunc) http.Handler {
+// bySession applies the per-session limit of authenticated requests, keyed
+// by the bearer token (a request without one is keyed by its address), and
+// of event streams, keyed by ticket: players behind one NAT, or the bots of
+// one process, each have their own budget.
+func (l *Lobby) bySession(h http.HandlerFunc) http.Handler {
+	return l.limited(l.sessLim, func(r *http.Request) string {
+		if id := r.PathValue("id"); id != "" && strings.HasSuffix(r.URL.Path, "/events") {
+			return "ticket " + id
+		}
+		if raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && raw != "" {
+			return "session " + raw
+		}
+		return "addr " + l.realIP.Addr(r)
+	}, h)
+}
+
+func (l *Lobby) limited(lim *limiter, key func(*http.Request) string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ok, wait := l.limits.allow(clientAddr(r), l.cfg.Now())
+		ok, wait := lim.allow(key(r), l.cfg.Now())
 		if !ok {
 			l.stats.rateLimited.Add(1)
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
@@ -406,6 +418,10 @@ func (l *Lobby) handleCreateTicket(w http.ResponseWriter, r *http.Request) {
 		l.fail(w, r, err)
 		return
 	}
+	if req.Mode == "" {
+		l.fail(w, r, fmt.Errorf("%w: \"mode\" is required", ErrBadRequest))
+		return
+	}
 	rating := l.cfg.DefaultRating
 	if req.Rating != nil {
 		rating = *req.Rating
@@ -426,6 +442,12 @@ func (l *Lobby) handleCreateTicket(w http.ResponseWriter, r *http.Request) {
 
 // createTicket queues a ticket for the session's player.
 func (l *Lobby) createTicket(s session, mode string, rating int) (Ticket, error) {
+	l.mu.Lock()
+	draining := l.draining
+	l.mu.Unlock()
+	if draining {
+		return Ticket{}, ErrDraining
+	}
 	if _, ok := l.cfg.Modes[mode]; !ok {
 		return Ticket{}, fmt.Errorf("%w: %q", ErrUnknownMode, mode)
 	}
@@ -575,12 +597,33 @@ func (l *Lobby) handleMatches(w http.ResponseWriter, r *http.Request) {
 }
 
 func (l *Lobby) handleMatch(w http.ResponseWriter, r *http.Request) {
-	m, ok := l.dir.Match(r.PathValue("id"))
+	id := r.PathValue("id")
+	if m, ok := l.dir.Match(id); ok {
+		writeJSON(w, http.StatusOK, m)
+		return
+	}
+	res, ok, err := l.results.Result(id)
+	if err != nil {
+		l.fail(w, r, err)
+		return
+	}
 	if !ok {
 		l.fail(w, r, ErrMatchNotFound)
 		return
 	}
-	writeJSON(w, http.StatusOK, m)
+	players := make([]PlayerID, 0, len(res.Players))
+	bots := 0
+	for _, p := range res.Players {
+		if p.Bot {
+			bots++
+		} else {
+			players = append(players, p.Player)
+		}
+	}
+	writeJSON(w, http.StatusOK, struct {
+		MatchSummary
+		Result MatchResult `json:"result"`
+	}{MatchSummary{ID: res.ID, Mode: res.Mode, State: "over", Players: players, Bots: bots, Tick: res.Ticks}, res})
 }
 
 // handleMatchToken re-issues a socket token for a held seat: the reconnect

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rallypoint/rallypoint/internal/realip"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -80,14 +81,15 @@ type Metrics struct {
 	PlacementsFailed uint64
 	RateLimited      uint64 // requests answered 429
 	BotsRequested    uint64
-	SSEStreamsOpen   int64 // gauge
-	QueueLength      int   // gauge: tickets waiting, all modes
+	StreamsRefused   uint64 // event streams refused by a cap (429/503)
+	SSEStreamsOpen   int64  // gauge
+	QueueLength      int    // gauge: tickets waiting, all modes
 }
 
 type counters struct {
 	ticketsQueued, ticketsMatched, ticketsCancelled, ticketsExpired atomic.Uint64
 	tokensIssued, tokensRefused, placementsFailed, rateLimited      atomic.Uint64
-	botsRequested                                                   atomic.Uint64
+	botsRequested, streamsRefused                                   atomic.Uint64
 	sseOpen                                                         atomic.Int64
 }
 
@@ -101,10 +103,15 @@ type Lobby struct {
 	dir      MatchDirectory
 	store    Store
 	ownStore bool
+	results  ResultStore
+	ownRes   bool
 	tickets  TicketStore
 	seats    AssignmentStore
 	tok      *tokens
-	limits   *limiter
+	limits   *limiter // anonymous requests, by client address
+	sessLim  *limiter // authenticated requests, by session; event streams, by ticket
+	realIP   realip.Resolver
+	streams  streamCaps
 	handler  http.Handler
 	origins  map[string]bool
 	anyOrig  bool
@@ -122,6 +129,8 @@ type Lobby struct {
 	closed    bool
 	mm        *matchmaker
 	watchers  map[TicketID]chan struct{} // closed and dropped when the ticket changes
+	usedJTI   map[string]time.Time       // socket tokens used, until they expire
+	draining  bool                       // Drain was called: no new tickets, no placements
 	lastPrune time.Time
 }
 
@@ -149,6 +158,7 @@ func New(cfg Config, placer Placer, dir MatchDirectory, log *zap.Logger) (*Lobby
 		origins:  make(map[string]bool),
 		done:     make(chan struct{}),
 		watchers: make(map[TicketID]chan struct{}),
+		usedJTI:  make(map[string]time.Time),
 	}
 	if l.store == nil {
 		if cfg.DataDir != "" {
@@ -159,6 +169,17 @@ func New(cfg Config, placer Placer, dir MatchDirectory, log *zap.Logger) (*Lobby
 			l.store = NewMemoryStore()
 		}
 		l.ownStore = true
+	}
+	if l.results = cfg.Results; l.results == nil {
+		if cfg.DataDir != "" {
+			if l.results, err = OpenFileResultStore(cfg.DataDir); err != nil {
+				l.closeStore()
+				return nil, err
+			}
+		} else {
+			l.results = NewMemoryResultStore()
+		}
+		l.ownRes = true
 	}
 	if l.tickets == nil {
 		l.tickets = NewMemoryTicketStore()
@@ -186,6 +207,9 @@ func New(cfg Config, placer Placer, dir MatchDirectory, log *zap.Logger) (*Lobby
 		l.origins[o] = true
 	}
 	l.limits = newLimiter(cfg.RateLimit, cfg.RateBurst)
+	l.sessLim = newLimiter(cfg.SessionRateLimit, cfg.SessionRateBurst)
+	l.realIP, _ = realip.New(cfg.TrustedProxies) // validated by withDefaults
+	l.streams = newStreamCaps(cfg.MaxStreams, cfg.MaxStreamsPerAddr, cfg.MaxStreamsPerTicket)
 	l.mm = newMatchmaker(mmRules{
 		Modes:        cfg.Modes,
 		WindowBase:   cfg.WindowBase,
@@ -208,6 +232,9 @@ func New(cfg Config, placer Placer, dir MatchDirectory, log *zap.Logger) (*Lobby
 func (l *Lobby) closeStore() {
 	if l.ownStore {
 		_ = l.store.Close()
+	}
+	if l.ownRes && l.results != nil {
+		_ = l.results.Close()
 	}
 }
 
@@ -236,6 +263,9 @@ func (l *Lobby) Shutdown(ctx context.Context) error {
 		if l.ownStore {
 			l.closeErr = l.store.Close()
 		}
+		if l.ownRes {
+			l.closeErr = errors.Join(l.closeErr, l.results.Close())
+		}
 		l.log.Info("lobby stopped")
 	})
 	return l.closeErr
@@ -257,6 +287,7 @@ func (l *Lobby) Metrics() Metrics {
 		PlacementsFailed: s.placementsFailed.Load(),
 		RateLimited:      s.rateLimited.Load(),
 		BotsRequested:    s.botsRequested.Load(),
+		StreamsRefused:   s.streamsRefused.Load(),
 		SSEStreamsOpen:   s.sseOpen.Load(),
 		QueueLength:      n,
 	}
@@ -299,8 +330,32 @@ func (l *Lobby) VerifySocketToken(ctx context.Context, token string) (SocketGran
 	if err != nil {
 		return SocketGrant{}, err
 	}
+	if !l.useOnce(c.ID, c.ExpiresAt.Time) {
+		l.stats.tokensRefused.Add(1)
+		return SocketGrant{}, ErrTokenReused
+	}
 	p, _ := c.player()
 	return SocketGrant{Player: p, Match: c.Match, Name: c.Name}, nil
+}
+
+// useOnce records a socket token's jti until the token expires, and
+// reports whether this was its first use. The set lives in memory: a
+// restarted lobby forgets it, which lets a token captured in the last two
+// minutes (the socket token lifetime) be replayed once more.
+func (l *Lobby) useOnce(jti string, exp time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, used := l.usedJTI[jti]; used {
+		return false
+	}
+	l.usedJTI[jti] = exp
+	return true
+}
+
+// KickPlayer is what a Directory may also implement: close a player's live
+// game sockets (after a logout). It returns how many it closed.
+type Kicker interface {
+	KickPlayer(p PlayerID, reason string) int
 }
 
 // verify parses a token of the given kind and checks its session is not
@@ -367,6 +422,10 @@ func (l *Lobby) run() {
 func (l *Lobby) step(ctx context.Context) {
 	now := l.cfg.Now()
 	l.mu.Lock()
+	if l.draining {
+		l.mu.Unlock()
+		return // no new matches: queued tickets wait
+	}
 	groups, expired := l.mm.step(now)
 	for _, e := range expired {
 		l.finishLocked(e.ID, now, func(t *Ticket) { t.Status = StatusExpired })
@@ -475,6 +534,37 @@ func (l *Lobby) watch(id TicketID) <-chan struct{} {
 	return ch
 }
 
+// Drain stops placing matches and accepting tickets (new tickets get 503
+// "draining"); sessions, reconnect tokens, event streams and results keep
+// working while the running matches finish. It is the first step of a
+// graceful shutdown; Shutdown follows.
+func (l *Lobby) Drain() {
+	l.mu.Lock()
+	l.draining = true
+	l.mu.Unlock()
+	l.log.Info("draining: no new tickets or matches")
+}
+
+// unwatch drops id's watcher entry once nobody can need it: the ticket is
+// gone or final. A stream that ends leaves no entry behind, and streams
+// still open on the same ticket notice the end at their next update tick.
+func (l *Lobby) unwatch(id TicketID) {
+	t, err := l.tickets.Ticket(id)
+	if err == nil && !t.Status.Terminal() {
+		return
+	}
+	l.mu.Lock()
+	delete(l.watchers, id)
+	l.mu.Unlock()
+}
+
+// watching reports how many tickets have a watcher entry (for tests).
+func (l *Lobby) watching() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.watchers)
+}
+
 func (l *Lobby) prune(now time.Time) {
 	if err := l.tickets.PruneTickets(now.Add(-l.cfg.TicketRetention)); err != nil {
 		l.log.Warn("prune tickets", zap.Error(err))
@@ -483,6 +573,14 @@ func (l *Lobby) prune(now time.Time) {
 		l.log.Warn("prune store", zap.Error(err))
 	}
 	l.limits.prune(now)
+	l.sessLim.prune(now)
+	l.mu.Lock()
+	for jti, exp := range l.usedJTI {
+		if now.After(exp) {
+			delete(l.usedJTI, jti)
+		}
+	}
+	l.mu.Unlock()
 }
 
 // enter registers a request-scoped goroutine (an event stream) that

@@ -63,3 +63,48 @@ func (lm *limiter) prune(now time.Time) {
 		}
 	}
 }
+
+// streamCaps counts open event streams in all, by client address and by
+// ticket, and refuses one more past any cap.
+type streamCaps struct {
+	max, perAddr, perTicket int // immutable
+
+	mu       sync.Mutex // guards the rest
+	total    int
+	byAddr   map[string]int
+	byTicket map[TicketID]int
+}
+
+func newStreamCaps(max, perAddr, perTicket int) streamCaps {
+	return streamCaps{max: max, perAddr: perAddr, perTicket: perTicket, byAddr: make(map[string]int), byTicket: make(map[TicketID]int)}
+}
+
+// acquire takes a slot for a stream of ticket from addr. It reports which
+// cap refused it, or "" and a release function to call when the stream
+// ends.
+func (c *streamCaps) acquire(addr string, ticket TicketID) (release func(), refused string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.total >= c.max:
+		return nil, "server"
+	case c.byAddr[addr] >= c.perAddr:
+		return nil, "address"
+	case c.byTicket[ticket] >= c.perTicket:
+		return nil, "ticket"
+	}
+	c.total++
+	c.byAddr[addr]++
+	c.byTicket[ticket]++
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.total--
+		if c.byAddr[addr]--; c.byAddr[addr] <= 0 {
+			delete(c.byAddr, addr)
+		}
+		if c.byTicket[ticket]--; c.byTicket[ticket] <= 0 {
+			delete(c.byTicket, ticket)
+		}
+	}, ""
+}

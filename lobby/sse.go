@@ -46,16 +46,30 @@ func (l *Lobby) handleEvents(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
+	release, refused := l.streams.acquire(l.realIP.Addr(r), t.ID)
+	if refused != "" {
+		l.stats.streamsRefused.Add(1)
+		status, code := http.StatusTooManyRequests, "too_many_streams"
+		if refused == "server" {
+			status = http.StatusServiceUnavailable
+		}
+		w.Header().Set("Retry-After", "5")
+		writeError(w, status, code, "too many open event streams (per "+refused+"); retry later")
+		return
+	}
+	defer release()
 	if !l.enter() {
 		l.fail(w, r, ErrClosed)
 		return
 	}
 	defer l.wg.Done()
+	defer l.unwatch(t.ID)
 	l.stats.sseOpen.Add(1)
 	defer l.stats.sseOpen.Add(-1)
 
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's WriteTimeout
+	_ = rc.SetReadDeadline(time.Time{})  // and its ReadTimeout, meant for request bodies
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")

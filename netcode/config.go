@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"time"
 
 	"go.uber.org/zap"
@@ -46,6 +48,7 @@ var (
 	ErrSeatExpired   = errors.New("netcode: seat released")
 	ErrServerClosed  = errors.New("netcode: server closed")
 	ErrNoBrain       = errors.New("netcode: bots requested but no brain configured")
+	ErrDraining      = errors.New("netcode: draining: no new matches")
 )
 
 // Hooks tell the outside world (the lobby) about seats and matches. Each
@@ -56,9 +59,14 @@ type Hooks struct {
 	// SeatReleased is called when a player's seat ends: the player left,
 	// their grace period ran out, or they never came.
 	SeatReleased func(match string, p game.PlayerID, reason string)
-	// MatchEnded is called once when a match is over or crashed; every seat
-	// in it is released.
-	MatchEnded func(match string, result game.Result, err error)
+	// MatchEnded is called once when a match is over, crashed or stopped,
+	// with its result (Reason "aborted" after a crash, with err the panic;
+	// "shutdown" when the server stopped it; "abandoned" when every human
+	// left), after the clients were sent it and before the match is
+	// forgotten; every seat in it is released. It runs on the match's own
+	// goroutine once its loop has stopped, so it may block briefly (to
+	// store the result) without delaying any tick.
+	MatchEnded func(info MatchInfo, result game.Result, err error)
 }
 
 // Config configures a Server. The zero value of every field but Auth means
@@ -107,6 +115,26 @@ type Config struct {
 	SteerDisconnected bool
 	// Hooks receive seat and match lifecycle events.
 	Hooks Hooks
+	// MaxPendingPerAddr caps the sockets from one client address that have
+	// not completed their Hello yet; one more is refused with HTTP 429
+	// before the upgrade. Honest clients send their Hello at once, so this
+	// only bites on sockets opened and left silent. If zero, 256 is used.
+	MaxPendingPerAddr int
+	// MaxPending caps such sockets in all (HTTP 503 past it). If zero,
+	// 4096 is used.
+	MaxPending int
+	// MaxConnsPerAddr caps the open sockets from one client address (HTTP
+	// 429 past it). It must leave room for players behind one NAT and for
+	// a bots process: if zero, 5000 is used.
+	MaxConnsPerAddr int
+	// MaxConns caps the open sockets in all (HTTP 503 past it). If zero,
+	// 50000 is used.
+	MaxConns int
+	// ClientAddr returns the client address of an upgrade request, the key
+	// of the per-address caps. If nil, the TCP peer's IP is used; behind a
+	// reverse proxy, pass one that reads X-Forwarded-For from trusted
+	// proxies only.
+	ClientAddr func(*http.Request) string
 	// Modes lists the playable games. If nil, game.Modes() is used.
 	Modes []game.Mode
 	// TickObserver, if set, is called once when a match starts, with its
@@ -141,6 +169,18 @@ func (c *Config) setDefaults() error {
 	def(&c.Grace, 30*time.Second)
 	def(&c.HandshakeTimeout, 5*time.Second)
 	def(&c.IdleTimeout, 15*time.Second)
+	defInt := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defInt(&c.MaxPendingPerAddr, 256)
+	defInt(&c.MaxPending, 4096)
+	defInt(&c.MaxConnsPerAddr, 5000)
+	defInt(&c.MaxConns, 50000)
+	if c.ClientAddr == nil {
+		c.ClientAddr = peerAddr
+	}
 	def(&c.WriteTimeout, 5*time.Second)
 	def(&c.SlowTimeout, 5*time.Second)
 	if c.MessageRate == 0 {
@@ -190,6 +230,7 @@ type MatchInfo struct {
 	Tick       uint32          `json:"tick"`
 	MaxPlayers int             `json:"max_players"`
 	Hz         int             `json:"hz"`
+	Started    time.Time       `json:"started"`
 	// Held counts the human seats without a socket that the match still
 	// holds: reserved and not yet taken, or dropped and within the grace
 	// period.
@@ -223,4 +264,13 @@ func codeFor(err error) uint16 {
 	default:
 		return wire.CodeAuthFailed
 	}
+}
+
+// peerAddr is the IP of the request's TCP peer.
+func peerAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

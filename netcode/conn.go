@@ -5,8 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +32,7 @@ type conn struct {
 	socket    *gws.Conn
 	out       *outbox
 	remote    string // the peer's address, for logs (loggers are built only when used)
+	addr      string // the client address the per-address caps count
 	wantMatch string // the ?match= the client dialled, if any
 
 	// owned by the writer that is running (the outbox hands over under its lock)
@@ -46,11 +47,18 @@ type conn struct {
 	handshake *time.Timer
 
 	// shared
+	pushMu   sync.Mutex // held while an input is pushed; see attachOnLoop
 	state    atomic.Int32
 	ack      atomic.Uint32 // last snapshot tick the client acknowledged
 	ackAt    atomic.Int64  // unix nanos of the last input (when ack was last fresh)
 	lag      atomic.Uint32 // at the last input: the match's tick minus the client's ack
-	lastRecv atomic.Int64  // unix nanos of the last frame of any kind
+	lastRecv atomic.Int64  // unix nanos of the last message, or pong
+	leaving  atomic.Bool   // the client sent Leave: free the seat at the close
+	abusive  atomic.Uint32 // the close code, when closed for abuse: the seat is lost
+	gone     atomic.Bool   // OnClose ran: the socket is finished
+	pending  atomic.Bool   // counted as a socket before its Hello
+	seatedAs atomic.Uint32 // the player, once attached (for KickPlayer)
+	released atomic.Bool   // its socket slot was returned
 
 	// set once, by the first fail or closeQuiet; read by OnClose for its log
 	closeCode atomic.Uint32          // the close code the server sent (0: the peer closed first)
@@ -65,6 +73,17 @@ func (c *conn) noteClose(code uint16, text string, kick bool) {
 		c.closeText.Store(&text)
 		c.kicked.Store(kick)
 	}
+}
+
+// abuseCodes are the closes that cost the client its seat: a client that
+// floods, sends what does not decode, text, or oversized frames would get
+// its seat back with a fresh token and do it again.
+func isAbuse(code uint16) bool {
+	switch code {
+	case wire.CodeMalformed, wire.CodeRateLimited, wire.CodeUnsupportedData, wire.CodeTooLarge, wire.CodeProtocolError:
+		return true
+	}
+	return false
 }
 
 // connSlot is the gws session storage of a socket: one pointer instead of a
@@ -89,6 +108,9 @@ func connOf(socket *gws.Conn) *conn {
 func (c *conn) fail(code uint16, text string) {
 	if c.state.Swap(stateClosing) == stateClosing {
 		return
+	}
+	if isAbuse(code) {
+		c.abusive.Store(uint32(code))
 	}
 	c.srv.stats.countClose(code)
 	c.noteClose(code, text, true)
@@ -175,8 +197,8 @@ func (c *conn) lingerClose(code uint16, reason string) {
 		_ = c.socket.NetConn().Close()
 		return
 	}
-	if tc, ok := c.socket.NetConn().(*net.TCPConn); ok {
-		_ = tc.CloseWrite()
+	if cw, ok := c.socket.NetConn().(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
 	}
 	_ = c.socket.SetReadDeadline(time.Now().Add(2 * time.Second))
 }
@@ -184,10 +206,12 @@ func (c *conn) lingerClose(code uint16, reason string) {
 // OnOpen implements gws.Event.
 func (s *Server) OnOpen(socket *gws.Conn) {}
 
-// OnPing implements gws.Event: answer, and count it as life.
+// OnPing implements gws.Event: answer while the connection is open. A
+// client's own pings are not life (only messages and our pings' pongs
+// are), and every ping costs a frame of the message budget (frameMeter).
 func (s *Server) OnPing(socket *gws.Conn, payload []byte) {
-	if c := connOf(socket); c != nil {
-		c.lastRecv.Store(time.Now().UnixNano())
+	if c := connOf(socket); c != nil && c.state.Load() == stateClosing {
+		return
 	}
 	_ = socket.WritePong(payload)
 }
@@ -209,6 +233,15 @@ func (s *Server) OnClose(socket *gws.Conn, err error) {
 	if c.handshake != nil {
 		c.handshake.Stop()
 	}
+	// gws closes by itself for frames over the size limit (1009) and
+	// protocol violations (1002): those cost the seat too.
+	var sc interface{ Uint16() uint16 }
+	if errors.As(err, &sc) && isAbuse(sc.Uint16()) && c.abusive.Load() == 0 {
+		c.abusive.Store(uint32(sc.Uint16()))
+		s.stats.countClose(sc.Uint16())
+		c.noteClose(sc.Uint16(), err.Error(), true)
+	}
+	c.gone.Store(true)
 	c.out.kill()
 	if c.room != nil {
 		c.room.detach(c)
@@ -314,6 +347,8 @@ func (c *conn) onHello(b []byte) {
 	}
 	c.room, c.player = r, grant.Player
 	c.state.Store(stateAttached)
+	c.seatedAs.Store(uint32(grant.Player))
+	c.srv.settled(c)
 	if err := r.attach(ctx, c, grant); err != nil {
 		c.room = nil
 		c.state.Store(stateHandshake)
@@ -335,11 +370,6 @@ func authText(err error) string {
 }
 
 func (c *conn) onGame(b []byte, now int64) {
-	if !c.limiter.Allow() {
-		c.srv.stats.RateLimited.Add(1)
-		c.fail(wire.CodeRateLimited, "too many messages")
-		return
-	}
 	t, err := wire.Type(b)
 	if err != nil {
 		c.srv.stats.Malformed.Add(1)
@@ -362,8 +392,15 @@ func (c *conn) onGame(b []byte, now int64) {
 			c.lag.Store(0)
 		}
 		c.srv.stats.InputsIn.Add(1)
-		c.room.loop.Push(c.player, in.Seq, game.Input{DX: in.DX, DY: in.DY, Aim: in.Aim, Buttons: in.Buttons,
-			ViewTick: game.Tick(in.ViewTick), ViewFrac: in.ViewFrac})
+		// Under pushMu, so that once a newer connection has replaced this
+		// one (attachOnLoop), no input of ours lands after the Welcome
+		// that told the new one where to number from.
+		c.pushMu.Lock()
+		if c.state.Load() == stateAttached {
+			c.room.loop.Push(c.player, in.Seq, game.Input{DX: in.DX, DY: in.DY, Aim: in.Aim, Buttons: in.Buttons,
+				ViewTick: game.Tick(in.ViewTick), ViewFrac: in.ViewFrac})
+		}
+		c.pushMu.Unlock()
 	case wire.MsgPing:
 		p, err := wire.DecodePing(b)
 		if err != nil {

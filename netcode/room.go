@@ -46,6 +46,7 @@ type room struct {
 	id       string
 	mode     game.Mode
 	hz       int
+	started  time.Time
 	interest float32 // 0: whole world
 	inFlight uint32  // ticks of lag that pause a client (Config.MaxInFlight, or hz)
 	open     bool
@@ -138,6 +139,7 @@ func newRoom(s *Server, spec MatchSpec, mode game.Mode) (*room, error) {
 		r.addSeat(&seat{player: p, entity: eid, joined: true, bot: s.brain(mode)(hz, spec.Seed+uint64(i)+1)})
 	}
 	r.ctx, r.cancel = context.WithCancel(s.ctx)
+	r.started = time.Now()
 	r.publish("running")
 	return r, nil
 }
@@ -192,13 +194,19 @@ func (r *room) run() {
 		res, err = game.Result{Reason: "abandoned"}, nil
 		code, text = wire.CodeNormal, "match abandoned"
 	case errors.Is(err, context.Canceled):
+		// The server is shutting down (after its drain timeout): the
+		// players get the standings so far, then a going-away close.
+		res, err = r.standings("shutdown"), nil
 		code, text = wire.CodeGoingAway, "server shutting down"
 	default:
+		// A panic in the rules ends this match only: the players get the
+		// standings so far as an aborted result, and the panic goes to
+		// the log and the MatchEnded hook.
 		r.srv.stats.MatchCrashes.Add(1)
 		r.log.Error("match crashed", zap.Error(err))
-		code, text = wire.CodeInternal, "match crashed"
+		res = r.standings("aborted")
 	}
-	if err == nil {
+	{
 		over := wire.MatchOver{Tick: r.tick.Load(), Reason: res.Reason}
 		for _, p := range res.Players {
 			over.Results = append(over.Results, wire.Result{Player: uint32(p.Player), Entity: uint32(p.Entity), Score: p.Score, Rank: uint16(p.Rank)})
@@ -211,19 +219,41 @@ func (r *room) run() {
 	}
 	for _, s := range r.order {
 		if s.conn != nil {
-			if code == wire.CodeNormal || code == wire.CodeGoingAway {
-				s.conn.closeQuiet(code, text)
-			} else {
-				s.conn.fail(code, text)
-			}
+			s.conn.closeQuiet(code, text)
 		}
 	}
 	r.publish("over")
-	r.srv.removeRoom(r)
 	if h := r.srv.cfg.Hooks.MatchEnded; h != nil {
-		h(r.id, res, err)
+		h(r.Info(), res, err)
 	}
+	r.srv.removeRoom(r)
 	r.log.Info("match ended", zap.String("reason", res.Reason), zap.Uint32("tick", r.tick.Load()), zap.Error(err))
+}
+
+// standings is the result of a match stopped from outside its rules (a
+// crash, a shutdown): every seated player's avatar score, ranked. It runs
+// after the loop stopped; a world left broken by a panic yields what can
+// be read.
+func (r *room) standings(reason string) (res game.Result) {
+	res.Reason = reason
+	defer func() {
+		if v := recover(); v != nil {
+			r.log.Error("reading standings", zap.Any("panic", v))
+		}
+	}()
+	w := r.sim.World()
+	for _, s := range r.order {
+		if !s.joined {
+			continue
+		}
+		pr := game.PlayerResult{Player: s.player, Entity: s.entity}
+		if e := w.Get(s.entity); e != nil {
+			pr.Score = e.Score
+		}
+		res.Players = append(res.Players, pr)
+	}
+	game.RankResults(res.Players)
+	return res
 }
 
 // exec runs fn on the match goroutine.
@@ -278,6 +308,8 @@ func (r *room) attachOnLoop(c *conn, g Grant) error {
 	if old := s.conn; old != nil {
 		r.srv.stats.Replaced.Add(1)
 		old.fail(wire.CodeReplaced, "replaced by a newer connection for this player")
+		old.pushMu.Lock() // wait out an input the old socket is pushing right now
+		old.pushMu.Unlock()
 	} else if resumed {
 		r.srv.stats.Resumes.Add(1)
 	}
@@ -306,36 +338,47 @@ func (r *room) attachOnLoop(c *conn, g Grant) error {
 	return nil
 }
 
-// detach notes that c's socket is gone; the seat waits out the grace period.
+// detach notes that c's socket is gone: the seat waits out the grace
+// period, or is released at once if c left or was closed for abuse. If the
+// match goroutine cannot take the news within 2 s (a stalled tick), the
+// next housekeeping pass finds the dead connection and settles the seat
+// then, so a seat is never left bound to a socket that is gone.
 func (r *room) detach(c *conn) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = r.exec(ctx, func() {
-		s := r.seats[c.player]
-		if s == nil || s.conn != c {
-			return
-		}
-		s.conn, s.since = nil, time.Now()
-		if s.joined {
-			r.sim.Apply(s.player, game.Input{}) // idle until back (or steered)
-		}
-		if newBrain := r.srv.brain(r.mode); s.joined && r.srv.cfg.SteerDisconnected && newBrain != nil && s.steer == nil {
-			s.steer = newBrain(r.hz, uint64(s.player))
+		if s := r.seats[c.player]; s != nil && s.conn == c {
+			r.settle(s)
 		}
 		r.publish("running")
 	})
 }
 
-// leave frees c's seat for good.
+// leave frees c's seat for good (the client sent Leave).
 func (r *room) leave(c *conn) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = r.exec(ctx, func() {
-		if s := r.seats[c.player]; s != nil && s.conn == c {
-			s.conn = nil
-			r.release(s, "left")
-		}
-	})
+	c.leaving.Store(true)
+	r.detach(c)
+}
+
+// settle ends s's binding to its connection, which is gone. On the match
+// goroutine.
+func (r *room) settle(s *seat) {
+	c := s.conn
+	s.conn, s.since = nil, time.Now()
+	switch {
+	case c.leaving.Load():
+		r.release(s, "left")
+		return
+	case c.abusive.Load() != 0:
+		r.release(s, fmt.Sprintf("closed for abuse (%d)", c.abusive.Load()))
+		return
+	}
+	if s.joined {
+		r.sim.Apply(s.player, game.Input{}) // idle until back (or steered)
+	}
+	if newBrain := r.srv.brain(r.mode); s.joined && r.srv.cfg.SteerDisconnected && newBrain != nil && s.steer == nil {
+		s.steer = newBrain(r.hz, uint64(s.player))
+	}
 }
 
 // release ends a seat and tells the lobby.
@@ -490,6 +533,12 @@ func (r *room) housekeep(now time.Time) {
 		s := r.order[i]
 		switch {
 		case s.bot != nil:
+		case s.conn != nil && s.conn.gone.Load():
+			// Its detach timed out: settle the seat now.
+			r.settle(s)
+			if r.seats[s.player] != s {
+				i--
+			}
 		case s.conn != nil:
 			if s.conn.lastRecv.Load() < idleBefore {
 				r.srv.stats.IdleDisconnects.Add(1)
@@ -514,7 +563,7 @@ func (r *room) housekeep(now time.Time) {
 }
 
 func (r *room) publish(state string) {
-	info := MatchInfo{ID: r.id, Mode: r.mode.Name, State: state, Tick: r.tick.Load(), MaxPlayers: r.mode.MaxPlayers, Hz: r.hz}
+	info := MatchInfo{ID: r.id, Mode: r.mode.Name, State: state, Tick: r.tick.Load(), MaxPlayers: r.mode.MaxPlayers, Hz: r.hz, Started: r.started}
 	for _, s := range r.order {
 		switch {
 		case s.bot != nil:

@@ -1,6 +1,7 @@
 package netcode
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -28,14 +30,71 @@ type Server struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	stats    Stats
+	draining atomic.Bool // Drain was called: no new matches
 
 	wg sync.WaitGroup // every room, read loop and writer goroutine
 
-	mu     sync.Mutex
-	rooms  map[string]*room   // guarded by mu
-	conns  map[*conn]struct{} // guarded by mu
-	closed bool               // guarded by mu
-	ended  LoopTotals         // guarded by mu: the loop counters of removed rooms
+	mu      sync.Mutex
+	rooms   map[string]*room      // guarded by mu
+	conns   map[*conn]struct{}    // guarded by mu
+	closed  bool                  // guarded by mu
+	pending int                   // guarded by mu; sockets before their Hello
+	byAddr  map[string]*addrConns // guarded by mu; open and pending sockets by client address
+	ended   LoopTotals            // guarded by mu: the loop counters of removed rooms
+}
+
+// addrConns counts one client address's sockets.
+type addrConns struct{ open, pending int }
+
+// admit reserves a socket slot for addr, or says which cap refused it
+// ("address" or "server").
+func (s *Server) admit(addr string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.byAddr[addr]
+	if a == nil {
+		a = &addrConns{}
+	}
+	switch {
+	case len(s.conns) >= s.cfg.MaxConns || s.pending >= s.cfg.MaxPending:
+		return "server"
+	case a.open >= s.cfg.MaxConnsPerAddr || a.pending >= s.cfg.MaxPendingPerAddr:
+		return "address"
+	}
+	a.open++
+	a.pending++
+	s.pending++
+	s.byAddr[addr] = a
+	return ""
+}
+
+// settled ends c's pending state (its Hello was handled, or it closed);
+// only the first call counts.
+func (s *Server) settled(c *conn) {
+	if !c.pending.CompareAndSwap(true, false) {
+		return
+	}
+	s.mu.Lock()
+	s.pending--
+	if a := s.byAddr[c.addr]; a != nil {
+		a.pending--
+	}
+	s.mu.Unlock()
+}
+
+// release returns c's socket slot; only the first call counts.
+func (s *Server) release(c *conn) {
+	s.settled(c)
+	if !c.released.CompareAndSwap(false, true) {
+		return
+	}
+	s.mu.Lock()
+	if a := s.byAddr[c.addr]; a != nil {
+		if a.open--; a.open <= 0 {
+			delete(s.byAddr, c.addr)
+		}
+	}
+	s.mu.Unlock()
 }
 
 // New returns a Server ready to serve; it starts no goroutines until a
@@ -45,10 +104,11 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:   cfg,
-		log:   cfg.Logger,
-		rooms: make(map[string]*room),
-		conns: make(map[*conn]struct{}),
+		cfg:    cfg,
+		log:    cfg.Logger,
+		rooms:  make(map[string]*room),
+		conns:  make(map[*conn]struct{}),
+		byAddr: make(map[string]*addrConns),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.upgrader = gws.NewUpgrader(s, &gws.ServerOption{
@@ -92,21 +152,57 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	socket, err := s.upgrader.Upgrade(w, r)
-	if err != nil {
-		return // gws has answered the request
+	addr := s.cfg.ClientAddr(r)
+	switch s.admit(addr) {
+	case "address":
+		s.stats.ConnsRefused.Add(1)
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many sockets from this address", http.StatusTooManyRequests)
+		return
+	case "server":
+		s.stats.ConnsRefused.Add(1)
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many sockets", http.StatusServiceUnavailable)
+		return
 	}
 	c := &conn{
 		srv:       s,
-		socket:    socket,
+		addr:      addr,
 		remote:    r.RemoteAddr,
 		wantMatch: r.URL.Query().Get("match"),
 		limiter:   rate.NewLimiter(rate.Limit(s.cfg.MessageRate), s.cfg.MessageBurst),
 	}
+	c.pending.Store(true)
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		s.release(c)
+		http.Error(w, "websocket upgrade needs a hijackable connection", http.StatusInternalServerError)
+		return
+	}
+	netConn, brw, err := hj.Hijack()
+	if err != nil {
+		s.release(c)
+		return
+	}
+	// The HTTP server's read and write deadlines (ReadTimeout) must not
+	// outlive the request: the socket's own timeouts take over.
+	_ = netConn.SetDeadline(time.Time{})
+	meter := &frameMeter{Conn: netConn, c: c}
+	if n := brw.Reader.Buffered(); n > 0 {
+		meter.pre, _ = brw.Reader.Peek(n)
+		meter.pre = append([]byte(nil), meter.pre...)
+	}
+	socket, err := s.upgrader.UpgradeFromConn(meter, bufio.NewReaderSize(meter, 1024), r)
+	if err != nil {
+		s.release(c)
+		return // gws has answered the request and closed the connection
+	}
+	c.socket = socket
 	c.out = newOutbox(c.startWriter)
 	c.lastRecv.Store(time.Now().UnixNano())
 	socket.Session().Store("conn", c)
 	if !s.track(c) {
+		s.release(c)
 		_ = socket.WriteClose(wire.CodeGoingAway, []byte("server shutting down"))
 		return
 	}
@@ -141,6 +237,7 @@ func (s *Server) untrack(c *conn) {
 		s.stats.ConnsOpen.Add(-1)
 	}
 	s.mu.Unlock()
+	s.release(c)
 }
 
 func (s *Server) room(id string) *room {
@@ -191,6 +288,9 @@ func (s *Server) ConnStates() (handshake, playing, closing int) {
 
 // CreateMatch starts a match and returns its summary.
 func (s *Server) CreateMatch(spec MatchSpec) (MatchInfo, error) {
+	if s.draining.Load() {
+		return MatchInfo{}, ErrDraining
+	}
 	mode, ok := findMode(s.cfg.Modes, spec.Mode)
 	if !ok {
 		return MatchInfo{}, fmt.Errorf("%w: %q", game.ErrUnknownMode, spec.Mode)
@@ -305,6 +405,57 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		c.out.kill()
 	}
 	s.mu.Unlock()
-	<-done
+	// The deadline is the deadline: a match goroutine stuck in its rules
+	// is abandoned to the process's exit rather than waited for.
+	select {
+	case <-done:
+	case <-time.After(100 * time.Millisecond):
+	}
 	return ctx.Err()
+}
+
+// Drain stops the server from creating matches and waits until every
+// running match has ended by itself, or ctx is done (then it returns
+// ctx.Err() and the matches still running are left to Shutdown, which ends
+// them with a "shutdown" MatchOver). Sockets of running matches keep
+// playing meanwhile, and reconnects to them are still accepted.
+func (s *Server) Drain(ctx context.Context) error {
+	s.draining.Store(true)
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		n := len(s.rooms)
+		s.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Draining reports whether Drain has been called.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// KickPlayer closes every live socket of player p with code and text (after
+// a logout: wire.CodeTokenRevoked), releasing their seats at once as if the
+// player had left. It returns how many sockets it closed.
+func (s *Server) KickPlayer(p game.PlayerID, code uint16, text string) int {
+	s.mu.Lock()
+	var kick []*conn
+	for c := range s.conns {
+		if game.PlayerID(c.seatedAs.Load()) == p {
+			kick = append(kick, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range kick {
+		c.leaving.Store(true)
+		c.fail(code, text)
+	}
+	return len(kick)
 }

@@ -522,7 +522,7 @@ func TestSlowConsumer(t *testing.T) {
 // normal close, and the lobby hook hears it.
 func TestMatchOver(t *testing.T) {
 	ended := make(chan game.Result, 1)
-	env := newTestServer(t, netcode.Config{Hooks: netcode.Hooks{MatchEnded: func(_ string, r game.Result, err error) {
+	env := newTestServer(t, netcode.Config{Hooks: netcode.Hooks{MatchEnded: func(_ netcode.MatchInfo, r game.Result, err error) {
 		if err == nil {
 			ended <- r
 		}
@@ -552,18 +552,19 @@ func TestMatchOver(t *testing.T) {
 	}
 }
 
-// crashSim panics on its fifth step.
+// crashSim panics on its 30th step (one second in).
 type crashSim struct{ game.Sim }
 
 func (c crashSim) Step(ev []game.Event) []game.Event {
-	if c.World().Tick >= 5 {
+	if c.World().Tick >= 30 {
 		panic("boom")
 	}
 	return c.Sim.Step(ev)
 }
 
-// TestMatchCrashIsolated: a panicking match closes its own clients with
-// 1011 and nothing else notices.
+// TestMatchCrashIsolated: a panicking match ends cleanly for its own
+// players (MatchOver "aborted" with the standings, close 1000), the result
+// reaches MatchEnded with the panic, and nothing else notices.
 func TestMatchCrashIsolated(t *testing.T) {
 	bench, _ := game.FindMode("bench")
 	crash := bench
@@ -572,21 +573,52 @@ func TestMatchCrashIsolated(t *testing.T) {
 		s, err := bench.New(cfg)
 		return crashSim{s}, err
 	}
-	env := newTestServer(t, netcode.Config{Modes: []game.Mode{bench, crash}})
+	type ended struct {
+		res game.Result
+		err error
+	}
+	endc := make(chan ended, 4)
+	env := newTestServer(t, netcode.Config{Modes: []game.Mode{bench, crash}, Hooks: netcode.Hooks{
+		MatchEnded: func(info netcode.MatchInfo, res game.Result, err error) {
+			if info.Mode == "crash" {
+				endc <- ended{res, err}
+			}
+		},
+	}})
 	safe := env.match(netcode.MatchSpec{Mode: "bench", Players: players(1)})
 	k := &cadence{}
 	ok := env.dial(1, safe, k.option())
 	doomed := env.match(netcode.MatchSpec{Mode: "crash", Players: players(1)})
+	overc := make(chan wire.MatchOver, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	victim, err := client.Dial(ctx, env.wsURL(doomed), env.token(1, doomed))
+	victim, err := client.Dial(ctx, env.wsURL(doomed), env.token(1, doomed),
+		client.WithOnMatchOver(func(_ *client.Client, m wire.MatchOver) { overc <- m }))
 	if err == nil {
 		<-victim.Done()
 		err = victim.Err()
 		_ = victim.Close()
+		select {
+		case m := <-overc:
+			if m.Reason != "aborted" || len(m.Results) != 1 || m.Results[0].Player != 1 {
+				t.Errorf("MatchOver %+v, want aborted with player 1's standing", m)
+			}
+		default:
+			t.Error("no MatchOver before the close")
+		}
+		if got := closeCode(err); got != wire.CodeNormal {
+			t.Fatalf("crashed match client: %v, want close 1000 after MatchOver", err)
+		}
+	} else if got := closeCode(err); got != wire.CodeMatchNotFound {
+		t.Fatalf("dial into the crashed match: %v", err)
 	}
-	if got := closeCode(err); got != wire.CodeInternal && got != wire.CodeMatchNotFound {
-		t.Fatalf("crashed match client: %v", err)
+	select {
+	case e := <-endc:
+		if e.res.Reason != "aborted" || !errors.Is(e.err, game.ErrPanic) {
+			t.Errorf("MatchEnded(%+v, %v), want aborted with the panic", e.res, e.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("MatchEnded not called for the crashed match")
 	}
 	testkit.WaitFor(t, "crash counted", func() bool { return env.srv.Stats().MatchCrashes.Load() == 1 })
 	before, _, _ := k.get()

@@ -12,6 +12,7 @@ import (
 type Stats struct {
 	ConnsOpen        atomic.Int64  // sockets open now
 	ConnsTotal       atomic.Uint64 // sockets accepted
+	ConnsRefused     atomic.Uint64 // upgrades refused by a socket cap (429/503)
 	MessagesIn       atomic.Uint64 // client messages received
 	InputsIn         atomic.Uint64 // input frames received
 	MessagesOut      atomic.Uint64 // messages written

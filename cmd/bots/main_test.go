@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/rallypoint/rallypoint/bots"
 	"github.com/rallypoint/rallypoint/internal/app"
 	"github.com/rallypoint/rallypoint/internal/testkit"
 )
@@ -112,5 +114,30 @@ func TestInterruptStillSummarizes(t *testing.T) {
 	var sum map[string]any
 	if err := json.Unmarshal([]byte(lastLine(out.String())), &sum); err != nil || sum["bots"] != float64(4) {
 		t.Fatalf("summary %v (%v)", sum, err)
+	}
+}
+
+// TestHundredBotsWithDefaults: the README's bots command (100 arena bots,
+// the default ramp) against a server with the lobby's default limits (as
+// make run starts it) gets every bot into a match without a single 429.
+// The time it took is logged, not asserted (CI machines vary).
+func TestHundredBotsWithDefaults(t *testing.T) {
+	_, hs := testkit.Serve(t, app.Config{})
+	s, err := bots.NewSwarm(bots.Config{Server: hs.URL, Bots: 100, Mode: "arena", Ramp: 100, Duration: 30 * time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := s.Run(ctx); done <- err }()
+	start := time.Now()
+	testkit.WaitFor(t, "100 bots in matches", func() bool { return s.Progress().InMatch == 100 })
+	t.Logf("100 bots in matches %v after the start", time.Since(start).Round(10*time.Millisecond))
+	if p := s.Progress(); p.Limited != 0 {
+		t.Errorf("%d answers of 429 on the way in: the default limits throttle our own bots", p.Limited)
+	}
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
 	}
 }

@@ -30,11 +30,16 @@ import (
 	"github.com/rallypoint/rallypoint/internal/ops"
 	"github.com/rallypoint/rallypoint/lobby"
 	"github.com/rallypoint/rallypoint/netcode"
+	"github.com/rallypoint/rallypoint/web"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // the first signal drains; a second one kills the process at once
+	}()
 	if err := run(ctx, os.Args[1:], nil); err != nil {
 		fmt.Fprintln(os.Stderr, "server:", err)
 		os.Exit(1)
@@ -52,13 +57,17 @@ func run(ctx context.Context, args []string, ready func(addr string)) error {
 	hz := fs.Int("hz", 30, "tick rate of new matches")
 	interest := fs.Float64("interest", 300, "area-of-interest radius in world units (0: every client sees the whole world)")
 	grace := fs.Duration("grace", 30*time.Second, "how long a dropped player's seat is held")
-	botFill := fs.Duration("bot-fill", 5*time.Second, "wait before open seats are filled with bots (negative: never)")
+	botFill := fs.Duration("bot-fill", 2*time.Second, "wait before open seats are filled with bots (negative: never)")
 	maxRewind := fs.Duration("max-rewind", 200*time.Millisecond, "lag compensation: how far back a shot is judged against where targets were (0: off)")
 	matchTime := fs.Duration("match-time", 0, "arena match time limit (0: the mode's default, 3m)")
+	drainTimeout := fs.Duration("drain-timeout", 30*time.Second, "at SIGTERM/SIGINT: how long running matches may play on before they are ended with their results (a second signal exits at once)")
 	origins := fs.String("origins", "", "comma-separated CORS allowlist, e.g. http://localhost:5173")
 	publicWS := fs.String("public-ws-url", "", "game socket URL handed to clients (default: derived from each request)")
-	rateLimit := fs.Float64("rate-limit", 5, "lobby requests per second per client address (auth, tickets, tokens)")
-	rateBurst := fs.Int("rate-burst", 20, "lobby request burst per client address")
+	rateLimit := fs.Float64("rate-limit", 10, "anonymous lobby requests (sign-in, refresh) per second per client address")
+	rateBurst := fs.Int("rate-burst", 200, "anonymous lobby request burst per client address (a hundred bots, or a LAN party, signing in at once)")
+	sessionRate := fs.Float64("session-rate-limit", 5, "authenticated lobby requests (tickets, tokens, logout) per second per session")
+	sessionBurst := fs.Int("session-rate-burst", 20, "authenticated lobby request burst per session")
+	trusted := fs.String("trusted-proxies", "", "comma-separated reverse proxies (CIDRs or IPs) whose X-Forwarded-For names the client, for rate limits and socket caps")
 	cpuProfile := fs.String("cpu-profile", "", "write a CPU profile to this file until shutdown (benchmarks)")
 	memRate := fs.Int("mem-profile-rate", 0, "runtime.MemProfileRate for heap profiles (0: Go's default)")
 	gcPercent := fs.Int("gc-percent", 50, "GC target percent (0: GOGC or Go's default). Matches allocate almost nothing per tick, so a low target costs little CPU and keeps per-connection memory down")
@@ -96,12 +105,7 @@ func run(ctx context.Context, args []string, ready func(addr string)) error {
 			_ = f.Close()
 		}()
 	}
-	var allow []string
-	for _, o := range strings.Split(*origins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			allow = append(allow, o)
-		}
-	}
+	allow := splitList(*origins)
 	if *dataDir != "" {
 		if err := os.MkdirAll(*dataDir, 0o700); err != nil {
 			return err
@@ -117,19 +121,20 @@ func run(ctx context.Context, args []string, ready func(addr string)) error {
 			PublicWSURL:    *publicWS,
 			RateLimit:      rate.Limit(*rateLimit),
 			RateBurst:      *rateBurst,
+
+			SessionRateLimit: rate.Limit(*sessionRate),
+			SessionRateBurst: *sessionBurst,
+			TrustedProxies:   splitList(*trusted),
 		},
 		Game:  netcode.Config{Hz: *hz, Interest: float32(*interest), Grace: *grace},
 		Games: games,
+		Web:   web.Handler(), // the browser demo at /, embedded
 	}, log)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Addr:              *addr,
-		Handler:           o.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          zap.NewStdLog(log.Named("http")),
-	}
+	a := o.App()
+	srv := newHTTPServer(*addr, o.Handler(), log)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return errors.Join(err, o.Shutdown(context.Background()))
@@ -156,8 +161,16 @@ func run(ctx context.Context, args []string, ready func(addr string)) error {
 	case err := <-errc:
 		return errors.Join(err, srv.Close(), admin.Close(), o.Shutdown(context.Background()))
 	case <-ctx.Done():
-		log.Info("shutting down")
 	}
+	// Drain: no new tickets or matches (and /readyz says so); running
+	// matches play on for up to -drain-timeout.
+	log.Info("draining", zap.Duration("timeout", *drainTimeout), zap.Int("matches", len(a.Game().Matches())))
+	dctx, dcancel := context.WithTimeout(context.Background(), *drainTimeout)
+	if err := a.Drain(dctx); err != nil {
+		log.Info("drain timeout: ending the remaining matches with their results", zap.Int("matches", len(a.Game().Matches())))
+	}
+	dcancel()
+	log.Info("shutting down")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// Stop accepting while the App ends event streams, matches and sockets
@@ -188,4 +201,30 @@ func gameConfigs(hz int, maxRewind, matchTime time.Duration) map[string]game.Con
 		games[game.ModeArena] = arena
 	}
 	return games
+}
+
+// newHTTPServer is the public listener's server: bounded headers, bodies
+// and idle keep-alives. Game sockets and event streams clear the read
+// deadline once they start, so ReadTimeout only bounds request bodies.
+func newHTTPServer(addr string, h http.Handler, log *zap.Logger) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		IdleTimeout:       30 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          zap.NewStdLog(log.Named("http")),
+	}
+}
+
+// splitList splits a comma-separated flag value, dropping blanks.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }

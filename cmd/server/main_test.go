@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -144,5 +145,14 @@ func TestGameConfigs(t *testing.T) {
 	g = gameConfigs(20, 0, 90*time.Second)
 	if g["arena"].MaxRewind >= 0 || g["arena"].TimeLimitTicks != 1800 || g["bench"].TimeLimitTicks != 0 {
 		t.Errorf("-max-rewind 0 -match-time 90s at 20 Hz: %+v", g)
+	}
+}
+
+// TestHTTPServerLimits: an idle keep-alive and a slow body cannot hold a
+// connection open for long.
+func TestHTTPServerLimits(t *testing.T) {
+	s := newHTTPServer("127.0.0.1:0", http.NotFoundHandler(), zap.NewNop())
+	if s.ReadHeaderTimeout == 0 || s.ReadTimeout == 0 || s.IdleTimeout == 0 || s.MaxHeaderBytes == 0 || s.IdleTimeout > time.Minute {
+		t.Errorf("server limits %+v", s)
 	}
 }

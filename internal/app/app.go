@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -15,8 +16,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rallypoint/rallypoint/game"
+	"github.com/rallypoint/rallypoint/internal/realip"
 	"github.com/rallypoint/rallypoint/lobby"
 	"github.com/rallypoint/rallypoint/netcode"
+	"github.com/rallypoint/rallypoint/netcode/wire"
 )
 
 // Config configures an App.
@@ -59,12 +62,25 @@ func New(cfg Config, log *zap.Logger) (*App, error) {
 	gc := cfg.Game
 	gc.Logger = log.Named("game")
 	gc.Auth = netcode.AuthenticatorFunc(a.authenticate)
+	if gc.ClientAddr == nil {
+		// The socket caps key clients as the lobby's rate limits do.
+		res, err := realip.New(cfg.Lobby.TrustedProxies)
+		if err != nil {
+			return nil, fmt.Errorf("app: %w", err)
+		}
+		gc.ClientAddr = res.Addr
+	}
 	if cfg.NewBrain != nil {
 		gc.NewBrain = cfg.NewBrain
 	}
 	gc.Hooks = netcode.Hooks{
 		SeatReleased: func(match string, p game.PlayerID, _ string) { a.lobby.SeatReleased(match, lobby.PlayerID(p)) },
-		MatchEnded:   func(match string, _ game.Result, _ error) { a.lobby.MatchEnded(match) },
+		MatchEnded: func(info netcode.MatchInfo, res game.Result, err error) {
+			// On the match's own goroutine after its loop stopped: the
+			// result is durable before the match is forgotten.
+			_ = a.lobby.RecordResult(matchResult(info, res, err))
+			a.lobby.MatchEnded(info.ID)
+		},
 	}
 	srv, err := netcode.New(gc)
 	if err != nil {
@@ -101,23 +117,50 @@ func (a *App) Game() *netcode.Server { return a.game }
 // Shutdown stops matchmaking and event streams, then every match and
 // socket. It is idempotent.
 func (a *App) Shutdown(ctx context.Context) error {
-	return errors.Join(a.lobby.Shutdown(ctx), a.game.Shutdown(ctx))
+	// The game first: matches still running end with a "shutdown" result,
+	// which the lobby records before its stores close.
+	gerr := a.game.Shutdown(ctx)
+	return errors.Join(gerr, a.lobby.Shutdown(ctx))
+}
+
+// Drain is the first step of a graceful shutdown: the lobby stops taking
+// tickets and placing matches, the game server creates no match, and the
+// running ones play on until they end or ctx is done (then Drain returns
+// ctx.Err(), and Shutdown ends them with a "shutdown" result). Reconnects,
+// socket tokens and results keep working meanwhile.
+func (a *App) Drain(ctx context.Context) error {
+	a.SetDraining(true)
+	a.lobby.Drain()
+	return a.game.Drain(ctx)
+}
+
+// matchResult is the results log's record of a match that ended.
+func matchResult(info netcode.MatchInfo, res game.Result, err error) lobby.MatchResult {
+	r := lobby.MatchResult{ID: info.ID, Mode: info.Mode, Reason: res.Reason, Started: info.Started, Ticks: info.Tick}
+	for _, p := range res.Players {
+		r.Players = append(r.Players, lobby.ResultEntry{Player: lobby.PlayerID(p.Player), Entity: uint32(p.Entity),
+			Score: p.Score, Rank: p.Rank, Bot: p.Player >= netcode.FirstBotPlayer})
+	}
+	if err != nil {
+		r.Error = err.Error()
+	}
+	return r
 }
 
 // SetDraining marks the App as draining (true) or not: while draining,
 // Ready fails and /readyz answers 503 so load balancers send new players
-// elsewhere; matches in progress are not touched.
+// elsewhere; matches in progress are not touched. Drain sets it.
 func (a *App) SetDraining(on bool) { a.draining.Store(on) }
 
-// Draining reports whether SetDraining(true) is in effect.
-func (a *App) Draining() bool { return a.draining.Load() }
+// Draining reports whether the App is draining: SetDraining(true) or Drain.
+func (a *App) Draining() bool { return a.draining.Load() || a.game.Draining() }
 
 // Ready returns nil when the App accepts new players: it is not draining,
 // and the lobby is open with a store that answers. Otherwise the error says
 // why (ErrDraining, or the lobby's, which wraps lobby.ErrClosed when the
 // lobby or its store is closed).
 func (a *App) Ready(ctx context.Context) error {
-	if a.draining.Load() {
+	if a.Draining() {
 		return ErrDraining
 	}
 	return a.lobby.Ready(ctx)
@@ -205,6 +248,12 @@ func (d directory) Matches() []lobby.MatchSummary {
 		out[i] = summary(m)
 	}
 	return out
+}
+
+// KickPlayer implements lobby.Kicker: a logout closes the player's live
+// sockets with 4003.
+func (d directory) KickPlayer(p lobby.PlayerID, reason string) int {
+	return d.srv.KickPlayer(game.PlayerID(p), wire.CodeTokenRevoked, reason)
 }
 
 func (d directory) Match(id string) (lobby.MatchSummary, bool) {

@@ -162,8 +162,9 @@ type Snap struct {
 
 // Snaps finds frames where a remote entity moved further since the
 // previous frame than speed (units/s) allows in the time between the two
-// frames (with 50 % slack for render-clock adjustment and half a unit for
-// quantization). Respawns (dead flag cleared, or the truth teleporting in
+// frames (at least a 60 Hz frame: a frame stamped sooner after a late one
+// is still on screen for a refresh interval; with 50 % slack for
+// render-clock adjustment and half a unit for quantization). Respawns (dead flag cleared, or the truth teleporting in
 // between) and entities entering the view (absent in the previous frame)
 // are not snaps.
 func Snaps(frames []Frame, truth *Truth, speed float64) []Snap {
@@ -176,8 +177,8 @@ func Snaps(frames []Frame, truth *Truth, speed float64) []Snap {
 			next[o.ID] = o
 		}
 		if i > 0 {
-			dt := (f.T - frames[i-1].T) / 1000
-			allowed := speed*max(dt, 0)*1.5 + 0.5
+			dt := max((f.T-frames[i-1].T)/1000, 1.0/60)
+			allowed := speed*dt*1.5 + 0.5
 			for _, o := range f.Others {
 				p, ok := prev[o.ID]
 				if !ok || (f.Self != nil && o.ID == f.Self.ID) {
@@ -218,6 +219,41 @@ func PredictionFrames(frames []Frame, press int) int {
 		}
 	}
 	return -1
+}
+
+// Shot is a shot a page fired: at the target it drew, at render tick
+// RenderTick.
+type Shot struct {
+	RenderTick float64
+	Target     uint32
+}
+
+// Hit is a Hit event the observer saw: the server tick that judged the
+// shot, and the entity hit.
+type Hit struct {
+	Tick   uint32
+	Target uint32
+}
+
+// ViewLags pairs each hit with the last shot at its target aimed before
+// the hit's tick and returns, per pair, how many ticks the server judged
+// the shot after the moment the shooter saw (hit tick - render tick): the
+// rewind lag compensation needs. Hits without such a shot, or more than
+// 60 ticks after it, are left out.
+func ViewLags(shots []Shot, hits []Hit) []float64 {
+	var lags []float64
+	for _, h := range hits {
+		best := -1.0
+		for _, s := range shots {
+			if s.Target == h.Target && s.RenderTick < float64(h.Tick) && s.RenderTick > best {
+				best = s.RenderTick
+			}
+		}
+		if best >= 0 && float64(h.Tick)-best <= 60 {
+			lags = append(lags, float64(h.Tick)-best)
+		}
+	}
+	return lags
 }
 
 // Quantile is the nearest-rank q-quantile of xs (0 for none).
@@ -319,6 +355,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 			verdict = "(miss)"
 		}
 		note := f.Note
+		if f.Max != 0 {
+			note = fmt.Sprintf("max=%.3g %s", f.Max, note)
+		}
 		if f.N > 0 {
 			note = fmt.Sprintf("n=%d %s", f.N, note)
 		}

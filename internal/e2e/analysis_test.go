@@ -179,3 +179,18 @@ func TestReport(t *testing.T) {
 		t.Fatalf("%v %s", err, b)
 	}
 }
+
+func TestViewLags(t *testing.T) {
+	shots := []Shot{{RenderTick: 100.5, Target: 1}, {RenderTick: 110.25, Target: 2}, {RenderTick: 115, Target: 1}}
+	hits := []Hit{{Tick: 109, Target: 1}, {Tick: 119, Target: 2}, {Tick: 124, Target: 1}, {Tick: 99, Target: 1}, {Tick: 300, Target: 2}}
+	got := ViewLags(shots, hits)
+	want := []float64{8.5, 8.75, 9}
+	if len(got) != len(want) {
+		t.Fatalf("lags %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("lags %v, want %v", got, want)
+		}
+	}
+}

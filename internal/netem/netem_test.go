@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -78,9 +79,10 @@ func dial(t *testing.T, p *netem.Proxy) net.Conn {
 	return c
 }
 
-// TestDelayWithinBounds: each message's one-way time through the proxy is
-// at least Delay-Jitter and at most Delay+Jitter (plus scheduling slack),
-// and the jitter really varies it.
+// TestDelayWithinBounds: through real sockets, each message's one-way
+// time is at least Delay-Jitter and, give or take scheduling on a busy
+// machine, at most Delay+Jitter; the median sits in the band and the
+// jitter really varies it. (TestReleaseSchedule checks the rule exactly.)
 func TestDelayWithinBounds(t *testing.T) {
 	const delay, jitter = 50 * time.Millisecond, 20 * time.Millisecond
 	start := time.Now()
@@ -108,7 +110,8 @@ func TestDelayWithinBounds(t *testing.T) {
 		}
 	}
 	lo, hi := time.Hour, time.Duration(0)
-	slack := 25 * time.Millisecond // a busy 2-core CI box under -race
+	slack := 200 * time.Millisecond // a busy 2-core box under -race stalls goroutines for tens of ms
+	var all []time.Duration
 	for range n {
 		var d time.Duration
 		select {
@@ -120,6 +123,11 @@ func TestDelayWithinBounds(t *testing.T) {
 			t.Errorf("one-way %v outside [%v, %v]", d, delay-jitter, delay+jitter+slack)
 		}
 		lo, hi = min(lo, d), max(hi, d)
+		all = append(all, d)
+	}
+	slices.Sort(all)
+	if med := all[n/2]; med < delay-jitter || med > delay+jitter+10*time.Millisecond {
+		t.Errorf("median one-way %v outside [%v, %v]", med, delay-jitter, delay+jitter+10*time.Millisecond)
 	}
 	if hi-lo < jitter/2 {
 		t.Errorf("latencies %v..%v: jitter of ±%v not applied", lo, hi, jitter)
@@ -138,7 +146,8 @@ func TestNoDelay(t *testing.T) {
 	if _, err := io.ReadFull(c, b[:]); err != nil || string(b[:]) != "ping" {
 		t.Fatal(string(b[:]), err)
 	}
-	if d := time.Since(t0); d > 30*time.Millisecond {
+	// The default delay alone would take at least 60 ms (30 ms each way).
+	if d := time.Since(t0); d >= 60*time.Millisecond {
 		t.Errorf("round trip %v without delay", d)
 	}
 }

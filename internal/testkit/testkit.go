@@ -25,6 +25,9 @@ func QuickLobby() lobby.Config {
 		MatchInterval: 20 * time.Millisecond,
 		RateLimit:     rate.Inf,
 		RateBurst:     1 << 20,
+
+		SessionRateLimit: rate.Inf,
+		SessionRateBurst: 1 << 20,
 	}
 }
 

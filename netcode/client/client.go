@@ -1,20 +1,11 @@
-// Package client is Rallypoint's Go game client: it dials the game
-// WebSocket, performs the Hello/Welcome handshake, sends inputs, applies
-// every snapshot to a local mirror of the world, measures round-trip time
-// from input acknowledgements, and resumes a held seat after a drop
-// (by hand with Resume, or by itself with WithAutoReconnect).
-//
-// Headless bots and the integration tests use it; it shares only the wire
-// package with the server.
 package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"net/url"
 	"sync"
 	"time"
 
@@ -47,8 +38,8 @@ func (e *CloseError) Permanent() bool {
 	switch e.Code {
 	case wire.CodeNormal, wire.CodeAuthFailed, wire.CodeTokenRevoked, wire.CodeBadVersion,
 		wire.CodeReplaced, wire.CodeSeatExpired, wire.CodeMatchNotFound, wire.CodeMatchFull,
-		wire.CodeMalformed, wire.CodeRateLimited:
-		return true
+		wire.CodeMalformed, wire.CodeRateLimited, wire.CodeProtocolError, wire.CodeUnsupportedData, wire.CodeTooLarge:
+		return true // the last five cost the seat (abuse): queue again
 	}
 	return false
 }
@@ -70,6 +61,9 @@ type options struct {
 	maxAttempts    int
 	handshake      time.Duration
 	readBufferSize int
+	dialer         Dialer
+	tls            *tls.Config
+	teleport       float32
 }
 
 // Option configures a Client.
@@ -121,6 +115,11 @@ func WithHandshakeTimeout(d time.Duration) Option { return func(o *options) { o.
 // running by the thousand keep it small).
 func WithReadBufferSize(n int) Option { return func(o *options) { o.readBufferSize = n } }
 
+// WithTeleportDistance makes Interpolated draw a move longer than d world
+// units between two snapshots as a jump instead of a glide. Respawns (the
+// dead flag clearing) always jump; without this option nothing else does.
+func WithTeleportDistance(d float32) Option { return func(o *options) { o.teleport = d } }
+
 // Stats are a client's counters.
 type Stats struct {
 	Snapshots  uint64        // snapshots applied
@@ -132,6 +131,17 @@ type Stats struct {
 	Reconnects uint64        // successful resumes
 	RTT        time.Duration // smoothed round-trip time from input acks (0: none yet)
 	LastRTT    time.Duration
+
+	// Corrections counts acknowledged inputs after which the server's
+	// position of the own avatar differed from the prediction (deaths and
+	// respawns aside); MaxCorrection is the largest difference, in world
+	// units. While the server applies every input sent, however late,
+	// both stay 0.
+	Corrections   uint64
+	MaxCorrection float32
+	// InputsForgotten counts inputs dropped from the prediction because
+	// more than 128 were waiting for an acknowledgement.
+	InputsForgotten uint64
 }
 
 const rttRing = 128
@@ -139,8 +149,8 @@ const rttRing = 128
 // Client is one connection to a match, and the seat behind it.
 type Client struct {
 	// immutable after Dial
-	url  string
-	opts options
+	target target
+	opts   options
 
 	wmu  sync.Mutex // serializes writes and guards wbuf
 	wbuf []byte
@@ -155,9 +165,12 @@ type Client struct {
 	stats     Stats
 	lastAcked uint32
 	over      *wire.MatchOver
-	closed    bool  // Close was called
-	err       error // why the last connection ended
-	gen       int   // connection generation
+	pred      predictor // the own avatar's prediction
+	clk       clock     // server tick and render tick estimates
+	view      interp    // per-entity position history for Interpolated
+	closed    bool      // Close was called
+	err       error     // why the last connection ended
+	gen       int       // connection generation
 	down      chan struct{}
 	done      chan struct{} // closed when the client is finished for good
 	pending   *handshake
@@ -173,18 +186,21 @@ type handshake struct {
 	ch chan error
 }
 
-// Dial connects to a game WebSocket (ws://host/v1/ws?match=ID), presents
-// token and waits for the Welcome.
+// Dial connects to a game WebSocket (ws://host:port/v1/ws?match=ID, or
+// wss:// for TLS; without a port, 80 and 443), presents token and waits
+// for the Welcome.
 func Dial(ctx context.Context, wsURL, token string, opts ...Option) (*Client, error) {
-	c := &Client{url: wsURL, token: token, done: make(chan struct{})}
+	t, err := parseTarget(wsURL)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{target: t, token: token, done: make(chan struct{})}
 	c.opts = options{log: zap.NewNop(), handshake: 10 * time.Second, readBufferSize: 2048,
 		backoffMin: 100 * time.Millisecond, backoffMax: 5 * time.Second}
 	for _, o := range opts {
 		o(&c.opts)
 	}
-	if _, err := url.Parse(wsURL); err != nil {
-		return nil, err
-	}
+	c.view.teleport = c.opts.teleport
 	if err := c.connect(ctx, token); err != nil {
 		return nil, err
 	}
@@ -195,12 +211,7 @@ func Dial(ctx context.Context, wsURL, token string, opts ...Option) (*Client, er
 func (c *Client) connect(ctx context.Context, token string) error {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.handshake)
 	defer cancel()
-	u, err := url.Parse(c.url)
-	if err != nil {
-		return err
-	}
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", u.Host)
+	nc, err := c.dialConn(ctx, c.target)
 	if err != nil {
 		return err
 	}
@@ -208,7 +219,7 @@ func (c *Client) connect(ctx context.Context, token string) error {
 	h := &handler{c: c, hs: hs}
 	deadline, _ := ctx.Deadline()
 	socket, _, err := gws.NewClientFromConn(h, &gws.ClientOption{
-		Addr:               c.url,
+		Addr:               c.target.url,
 		ReadMaxPayloadSize: 4 << 20,
 		ReadBufferSize:     c.opts.readBufferSize,
 		ParallelEnabled:    false,
@@ -316,28 +327,20 @@ func (c *Client) onMessage(h *handler, b []byte) error {
 		if c.welcome.Player != 0 && w.Resumed {
 			c.stats.Reconnects++
 		}
-		c.welcome = w
-		c.seq = w.LastSeq
+		c.welcomeLocked(w)
 		c.finishHandshake(h, nil)
 		c.mu.Unlock()
 	case wire.MsgSnapshot:
 		s, err := wire.DecodeSnapshot(b)
 		if err == nil {
-			err = c.mirror.ApplySnapshot(s)
+			err = c.snapshotLocked(s, time.Now())
 		}
+		c.mu.Unlock()
 		if err != nil {
-			c.mu.Unlock()
 			return err
 		}
-		c.stats.Snapshots++
-		key := s.Base == 0
-		if key {
-			c.stats.Keyframes++
-		}
-		c.ackLocked(s.AckSeq)
-		c.mu.Unlock()
 		if f := c.opts.onSnapshot; f != nil {
-			f(c, s, key)
+			f(c, s, s.Base == 0)
 		}
 	case wire.MsgEvent:
 		e, err := wire.DecodeEvent(b)
@@ -377,6 +380,34 @@ func (c *Client) onMessage(h *handler, b []byte) error {
 	default: // a newer server's message: ignore it (protocol.md, forward compatibility)
 		c.mu.Unlock()
 	}
+	return nil
+}
+
+// welcomeLocked adopts a connection's Welcome: input numbering continues
+// after the last input the server accepted.
+func (c *Client) welcomeLocked(w wire.Welcome) {
+	c.welcome = w
+	c.seq = w.LastSeq
+	c.pred.welcome(w)
+	c.clk.setHz(int(w.Hz))
+}
+
+// snapshotLocked applies s, which arrived at now, to the mirror, the
+// clock, the interpolation history and the prediction.
+func (c *Client) snapshotLocked(s wire.Snapshot, now time.Time) error {
+	if err := c.mirror.ApplySnapshot(s); err != nil {
+		return err
+	}
+	c.stats.Snapshots++
+	key := s.Base == 0
+	if key {
+		c.stats.Keyframes++
+	}
+	c.ackLocked(s.AckSeq)
+	c.clk.observe(s.Tick, now, key)
+	c.view.record(s.Tick, c.mirror.Entities())
+	own, ok := c.mirror.Get(c.welcome.Entity)
+	c.pred.snapshot(own, ok, s.AckSeq)
 	return nil
 }
 
@@ -519,19 +550,30 @@ func (c *Client) Drop() {
 	}
 }
 
-// SendInput sends one input frame with the next sequence number and the
-// tick of the last snapshot applied.
+// SendInput sends one input frame, one tick of movement (send one per
+// tick, at Welcome().Hz), with the next sequence number and the tick of
+// the last snapshot applied, and keeps it for the prediction until the
+// server applies it. Unless in.ViewTick is set, the view it carries for
+// lag compensation is the tick the other entities are shown at: RenderTick
+// once Interpolated is in use, else the tick of the latest snapshot (what
+// Entities shows).
 func (c *Client) SendInput(in game.Input) error {
+	now := time.Now()
 	c.mu.Lock()
 	socket := c.socket
 	if socket == nil {
 		c.mu.Unlock()
 		return ErrClosed
 	}
+	if in.ViewTick == 0 {
+		in.ViewTick, in.ViewFrac = c.viewLocked(now)
+	}
 	c.seq++
-	msg := wire.Input{Seq: c.seq, Ack: c.mirror.Tick, DX: in.DX, DY: in.DY, Aim: in.Aim, Buttons: in.Buttons}
-	c.sent[msg.Seq%rttRing] = sentInput{seq: msg.Seq, at: time.Now()}
+	msg := wire.Input{Seq: c.seq, Ack: c.mirror.Tick, DX: in.DX, DY: in.DY, Aim: in.Aim, Buttons: in.Buttons,
+		ViewTick: uint32(in.ViewTick), ViewFrac: in.ViewFrac}
+	c.sent[msg.Seq%rttRing] = sentInput{seq: msg.Seq, at: now}
 	c.stats.Inputs++
+	c.pred.sent(msg.Seq, in)
 	c.mu.Unlock()
 	return c.write(socket, func(b []byte) []byte { return wire.AppendInput(b, msg) })
 }
@@ -641,6 +683,14 @@ func (c *Client) Seq() uint32 {
 	return c.seq
 }
 
+// Acked returns the sequence number of the last input the server has
+// applied, from the latest snapshot's AckSeq (0: none yet).
+func (c *Client) Acked() uint32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastAcked
+}
+
 // MatchOver returns the match's end, once it has come.
 func (c *Client) MatchOver() (wire.MatchOver, bool) {
 	c.mu.Lock()
@@ -655,7 +705,10 @@ func (c *Client) MatchOver() (wire.MatchOver, bool) {
 func (c *Client) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.stats
+	st := c.stats
+	st.Corrections, st.MaxCorrection = c.pred.corrections, c.pred.maxCorrection
+	st.InputsForgotten = c.pred.forgotten
+	return st
 }
 
 // Entities appends the mirrored world to dst, dequantized, sorted by id.

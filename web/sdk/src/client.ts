@@ -14,6 +14,7 @@ import {
 } from "./codec.js";
 import {
   type BackoffOptions,
+  CloseCode,
   type CloseInfo,
   Connection,
   type ConnectionHandler,
@@ -46,6 +47,20 @@ export type ClientState =
   | { status: "closed"; reason: EndReason };
 
 export type Status = ClientState["status"];
+
+/**
+ * Transitions lists, for each status, the statuses a client may go to next
+ * (a reconnecting client announces each new attempt, a queued one each
+ * queue update). A closed client may start a new session until close().
+ */
+export const Transitions: Readonly<Record<Status, readonly Status[]>> = {
+  idle: ["queued", "connecting", "closed"],
+  queued: ["queued", "connecting", "idle", "closed"],
+  connecting: ["playing", "reconnecting", "closed"],
+  playing: ["reconnecting", "closed"],
+  reconnecting: ["reconnecting", "playing", "closed"],
+  closed: ["queued", "connecting"],
+};
 
 /** EndReason says why a session ended. */
 export interface EndReason {
@@ -132,7 +147,7 @@ export interface Stats {
   rttMs: number;
   /** How far remote entities are drawn behind the estimated server tick. */
   interpolationDelayMs: number;
-  /** The measured snapshot arrival jitter (decaying peak). */
+  /** The measured snapshot arrival jitter (95th percentile of lateness over the last 3 s). */
   jitterMs: number;
   serverTick: number;
   renderTick: number;
@@ -144,6 +159,12 @@ export interface Stats {
   pendingInputs: number;
   /** Inputs sent on this connection. */
   inputsSent: number;
+  /** Estimated wait of an Input in the server's buffer before it is applied (rttMs - pingMs). */
+  inputWaitMs: number;
+  /** The input clock's speed (1: one Input per tick; 0.97 while draining the server's buffer). */
+  inputRate: number;
+  /** How far back the server looks for this client's shots (smoothed): the tick an Input is applied at minus its view, in ms. */
+  viewLagMs: number;
 }
 
 export interface RallypointOptions {
@@ -159,6 +180,8 @@ export interface RallypointOptions {
   random?: () => number;
   /** Protocol version sent in Hello. Default 2. */
   version?: number;
+  /** The version to fall back to after a 4004 in the handshake. Default 1. */
+  minVersion?: number;
   backoff?: BackoffOptions;
   clock?: ClockOptions;
   interpolation?: InterpolatorOptions;
@@ -177,6 +200,21 @@ export interface RallypointOptions {
   earlySampleMs?: number;
   /** The most Inputs sent at once to catch up after a stall. If zero, 4 is used. */
   maxCatchUpTicks?: number;
+  /**
+   * When the Inputs wait too long in the server's buffer (input-to-ack time
+   * minus ping over 1.5 ticks), the input clock runs this much slower until
+   * the wait is under a tick, so the buffer drains (the server's buffer only
+   * drains by itself above 3 Inputs). Default 0.03 (3%); 0 or negative: never.
+   */
+  inputDrainRate?: number;
+  /**
+   * The server's lag-compensation window (its -max-rewind; 200 ms by
+   * default). While the measured view lag (the tick an Input is applied at
+   * minus its viewTick) exceeds it by more than a tick, the interpolation
+   * delay may not grow above three intervals for jitter beyond what fits.
+   * 0: no such cap.
+   */
+  maxRewindMs?: number;
   /** Options passed to Connection. */
   handshakeTimeoutMs?: number;
   idleTimeoutMs?: number;
@@ -212,7 +250,7 @@ export class Rallypoint {
   private playing: Promise<Welcome> | null = null;
   private settle: { resolve(w: Welcome): void; reject(e: RallypointError): void } | null = null;
   private ticketId = "";
-  private matchId = "";
+  private _matchId = "";
 
   // the match, owned by the handler callbacks and frame()
   /** The current (or last) Welcome. */
@@ -229,6 +267,7 @@ export class Rallypoint {
   private seq = 0;
   private readonly sentSeq = new Float64Array(SEQ_RING);
   private readonly sentAt = new Float64Array(SEQ_RING);
+  private readonly sentView = new Float64Array(SEQ_RING);
   private lastAcked = 0;
   private acc = 0;
   private lastPump = NaN;
@@ -243,7 +282,7 @@ export class Rallypoint {
 
   private readonly _stats: Stats = {
     pingMs: 0, rttMs: 0, interpolationDelayMs: 0, jitterMs: 0, serverTick: 0, renderTick: 0,
-    bytesPerSecond: 0, players: 0, pendingInputs: 0, inputsSent: 0,
+    bytesPerSecond: 0, players: 0, pendingInputs: 0, inputsSent: 0, inputWaitMs: 0, inputRate: 1, viewLagMs: 0,
   };
   private readonly view: View = { renderTick: 0, serverTick: 0, self: null, entities: [], others: [], width: 0, height: 0, interest: 0 };
 
@@ -295,12 +334,18 @@ export class Rallypoint {
 
   /** The only place the state changes. */
   private transition(next: ClientState): void {
-    if (this._state.status === "closed" && next.status === "closed") return;
+    const from = this._state.status;
+    if (from === next.status && (from === "closed" || from === "idle")) return; // nothing changed
     this._state = next;
     this.events.emit("state", next);
   }
 
   // ------------------------------------------------------------ lobby
+
+  /** matchId is the id of the current (or last) match: store it with the refresh token to rejoin() after a reload. */
+  get matchId(): string {
+    return this._matchId;
+  }
 
   /** session is the lobby session (store refreshToken to come back). */
   get session(): Session | null {
@@ -376,7 +421,10 @@ export class Rallypoint {
         },
       });
       this.subs.add(stop);
-    })();
+    })().catch((err: unknown) => {
+      // e.g. no EventSource in this environment
+      if (g === this.gen) this.lobbyFailed(err);
+    });
     return p;
   }
 
@@ -411,7 +459,7 @@ export class Rallypoint {
 
   private startConnection(g: number, matchId: string, first: Assignment | null): void {
     if (g !== this.gen) return;
-    this.matchId = matchId;
+    this._matchId = matchId;
     const tickets = async (n: number): Promise<SocketTicket> => {
       let a = first;
       first = null;
@@ -432,6 +480,9 @@ export class Rallypoint {
       dropped: (d: DropInfo) => {
         if (g !== this.gen) return;
         this.sockSubs.run();
+        if (d.code === CloseCode.Malformed) {
+          this.events.emit("error", new RallypointError("protocol", `rallypoint: ${d.reason}; resuming`));
+        }
         this.transition({ status: "reconnecting", matchId, attempt: d.attempt, delayMs: d.delayMs, code: d.code, reason: d.reason });
       },
       closed: (c: CloseInfo) => {
@@ -447,6 +498,7 @@ export class Rallypoint {
     const o = this.o;
     if (o.WebSocket) co.WebSocket = o.WebSocket;
     if (o.version !== undefined) co.version = o.version;
+    if (o.minVersion !== undefined) co.minVersion = o.minVersion;
     if (o.backoff) co.backoff = o.backoff;
     if (o.random) co.random = o.random;
     co.now = this.now;
@@ -470,6 +522,11 @@ export class Rallypoint {
    * closed (or idle, after a cancel()).
    */
   private endSession(reason: EndReason | null): void {
+    if (this.ticketId && reason?.by === "user") {
+      // close() or leave() while queued: give the ticket back (best effort),
+      // or it would seat a player who never comes.
+      this.lobby.cancelTicket(this.ticketId).catch(() => {});
+    }
     this.gen++;
     this.sockSubs.run();
     this.subs.run();
@@ -491,30 +548,39 @@ export class Rallypoint {
    * being matched: the session then goes on into the match.
    */
   async cancel(): Promise<boolean> {
-    if (this._state.status !== "queued" || !this.ticketId) return false;
+    if (!this.playing || this.conn) return false; // nothing queued, or already matched
+    const id = this.ticketId;
+    if (!id) {
+      // the ticket is still being created: it is cancelled as soon as it exists
+      this.endSession(null);
+      return true;
+    }
     const g = this.gen;
     try {
-      await this.lobby.cancelTicket(this.ticketId);
+      await this.lobby.cancelTicket(id);
     } catch (err) {
       if (err instanceof LobbyError && (err.code === "ticket_placing" || err.code === "ticket_closed")) return false;
       if (g === this.gen) this.lobbyFailed(err);
       return false;
     }
     if (g !== this.gen) return false;
+    this.ticketId = "";
     this.endSession(null);
     return true;
   }
 
-  /** leave leaves the match for good (the seat is freed at once) and ends the session. */
+  /**
+   * leave leaves the match for good (the seat is freed at once) and ends the
+   * session; while queued it gives the ticket back.
+   */
   leave(): void {
-    if (this.conn) {
-      const conn = this.conn;
+    if (this.disposed) return;
+    const conn = this.conn;
+    if (conn) {
       this.conn = null;
-      conn.leave();
+      conn.leave(); // ends the connection: its closed() ends the session
     }
-    if (this.playing || this._state.status !== "closed") {
-      if (this._state.status !== "idle") this.endSession({ by: "user", code: 1000, message: "left the match" });
-    }
+    if (this.playing) this.endSession({ by: "user", code: 1000, message: "left the match" });
   }
 
   /**
@@ -524,18 +590,12 @@ export class Rallypoint {
    */
   close(): void {
     if (this.disposed) return;
-    if (this._state.status === "closed") this.endSessionQuiet();
-    else this.endSession({ by: "user", code: 1000, message: "client closed" });
+    // (from closed, the state stays the closed it was: transition ignores closed -> closed)
+    this.endSession({ by: "user", code: 1000, message: "client closed" });
     this.disposed = true;
     this.events.removeAll();
     this.interpolator.clear();
     this.world.reset();
-  }
-
-  private endSessionQuiet(): void {
-    this.gen++;
-    this.sockSubs.run();
-    this.subs.run();
   }
 
   /** pendingResources counts live disposers (for leak tests): 0 after close(). */
@@ -552,21 +612,26 @@ export class Rallypoint {
     if (!sameMatch) {
       this.clock = new ServerClock(w.hz, this.o.clock);
       this.interpolator.clear();
-      this._stats.pingMs = this._stats.rttMs = 0;
+      this._stats.pingMs = this._stats.rttMs = this._stats.inputWaitMs = this._stats.viewLagMs = 0;
+      this._stats.inputRate = 1;
     }
     this.world.reset();
     const step = this.o.prediction === false ? null : (this.o.movement ?? defaultMovement)(w.mode);
     const params = { hz: w.hz, width: w.width, height: w.height };
     if (!step) this.predictor = null;
-    else if (!this.predictor || this.predictor.step !== step) {
+    else if (!this.predictor || this.predictor.step !== step || !sameMatch) {
       this.predictor = new Predictor(step, params, this.o.prediction || undefined);
     } else {
+      // A resume: Inputs up to lastSeq will still be applied (keep them for
+      // the replay); later ones were lost with the old socket.
       this.predictor.params = params;
-      this.predictor.reset();
+      this.predictor.keepUpTo(w.lastSeq);
     }
     this.seq = w.lastSeq;
-    this.lastAcked = w.lastSeq;
-    this.sentSeq.fill(0);
+    if (!sameMatch) {
+      this.lastAcked = 0;
+      this.sentSeq.fill(0);
+    }
     this.lastPump = NaN;
     this.acc = 0;
     this._stats.inputsSent = 0;
@@ -601,6 +666,38 @@ export class Rallypoint {
     this.conn?.sendPing(now);
   }
 
+  /**
+   * steerInputRate slows the input clock a little while Inputs wait too long
+   * in the server's buffer. The input-to-ack time is the round trip plus
+   * that wait; the Ping round trip is without it.
+   */
+  private steerInputRate(): void {
+    const s = this._stats;
+    const drain = this.o.inputDrainRate ?? 0.03;
+    if (drain <= 0 || s.pingMs === 0 || s.rttMs === 0) return;
+    s.inputWaitMs = Math.max(0, s.rttMs - s.pingMs);
+    if (s.inputWaitMs > 1.5 * this.tickMs) s.inputRate = 1 - drain;
+    else if (s.inputWaitMs < this.tickMs) s.inputRate = 1;
+  }
+
+  /**
+   * steerDelayCap keeps the interpolation delay from growing (for jitter)
+   * past what the server's lag compensation can rewind. lagTicks is the tick
+   * an Input was applied at minus the view it carried.
+   */
+  private steerDelayCap(lagTicks: number): void {
+    const s = this._stats;
+    const lagMs = lagTicks * this.tickMs;
+    s.viewLagMs = s.viewLagMs === 0 ? lagMs : s.viewLagMs + (lagMs - s.viewLagMs) / 8;
+    const rewind = this.o.maxRewindMs ?? 200;
+    const clock = this.clock;
+    if (!clock || rewind <= 0) return;
+    // the view lag is the delay plus everything else (round trip, waits):
+    // the delay that fits is the window (plus a tick of slack) minus the rest
+    const rest = s.viewLagMs - clock.delayMs();
+    clock.maxDelayMs = rewind + this.tickMs - rest;
+  }
+
   private onMessage(m: ServerMessage, bytes: number): void {
     this.bytesIn += bytes;
     switch (m.type) {
@@ -609,7 +706,7 @@ export class Rallypoint {
         this.world.apply(m); // a ProtocolError drops the socket and resumes
         const w = this.welcome!;
         this.clock!.onSnapshot(m.tick, now);
-        this.interpolator.record(this.world, w.posScale);
+        this.interpolator.record(this.world, w.posScale, m.base === 0);
         let players = 0;
         for (const e of this.world.entities.values()) if (e.kind === EntityKind.Avatar) players++;
         this._stats.players = players;
@@ -619,6 +716,8 @@ export class Rallypoint {
           if (this.sentSeq[i] === m.ackSeq) {
             const sample = now - this.sentAt[i]!;
             this._stats.rttMs = this._stats.rttMs === 0 ? sample : this._stats.rttMs + (sample - this._stats.rttMs) / 8;
+            this.steerInputRate();
+            if (this.sentView[i]! > 0) this.steerDelayCap(m.tick - this.sentView[i]!);
           }
         }
         const me = this.world.entities.get(w.entity);
@@ -692,7 +791,7 @@ export class Rallypoint {
     const dt = now - this.lastPump;
     if (dt <= 0) return;
     this.lastPump = now;
-    this.acc += dt;
+    this.acc += dt * this._stats.inputRate;
     const max = this.o.maxCatchUpTicks || 4;
     let n = 0;
     while (this.acc >= this.tickMs) {
@@ -716,7 +815,11 @@ export class Rallypoint {
     let viewTick = 0;
     let viewFrac = 0;
     if (this.clock?.ready) {
-      const rt = this.clock.renderTick(this.now());
+      // What the player saw when this input was given: the render tick of
+      // the frame on screen (the last frame() call), or, with no recent
+      // frame, the render clock now.
+      const now = this.now();
+      const rt = now - this.lastFrame < 100 && this.view.renderTick > 0 ? this.view.renderTick : this.clock.renderTick(now);
       if (rt > 0) {
         viewTick = Math.floor(rt);
         viewFrac = Math.min(255, Math.round((rt - viewTick) * 256));
@@ -732,7 +835,8 @@ export class Rallypoint {
     this.dirty = false;
     const i = seq % SEQ_RING;
     this.sentSeq[i] = seq;
-    this.sentAt[i] = at;
+    this.sentAt[i] = this.now();
+    this.sentView[i] = viewTick + viewFrac / 256;
     this._stats.inputsSent++;
     this.lastSampleAt = at;
     this.predictor?.applyLocal(seq, dx, dy);
@@ -770,6 +874,9 @@ export class Rallypoint {
       // Draw the newest input's tick as far as it will have run at display
       // time (about one frame from now).
       p.render((now + this.frameMs - this.lastSampleAt) / this.tickMs, self);
+      // the own avatar is drawn in the present: its newest flags too
+      const me = this.world.entities.get(selfId);
+      if (me) self.flags = me.flags;
     }
     v.self = self;
     const others = v.others;
@@ -777,6 +884,11 @@ export class Rallypoint {
     for (const e of v.entities) if (!e.self) others[n++] = e;
     if (others.length !== n) others.length = n;
     return v;
+  }
+
+  /** lastView is the view the last frame() returned (the same reused object), without advancing anything. */
+  get lastView(): Readonly<View> {
+    return this.view;
   }
 
   /** stats returns the HUD numbers (a reused object). */

@@ -133,7 +133,7 @@ export class ProtocolError extends Error {
 
 /** The msgpack limits for server frames: nothing bigger than the protocol allows is allocated. */
 export const decoderLimits = {
-  maxStrLength: MaxTokenLen, // server strings are at most 256 bytes
+  maxStrLength: MaxStringLen, // every server string (match, mode, reason, message) is at most 256 bytes
   maxBinLength: MaxOpsLen,
   maxArrayLength: Math.max(MaxResults, 64),
   maxMapLength: 0, // the server never sends maps
@@ -403,7 +403,7 @@ export function decodeClientMessage(data: ArrayBuffer | Uint8Array): ClientMessa
   if (bytes.byteLength > MaxClientFrame) throw new ProtocolError("client frame over 2048 bytes");
   let m: unknown;
   try {
-    m = new Decoder({ useBigInt64: false, ...decoderLimits }).decode(bytes);
+    m = new Decoder({ useBigInt64: false, ...decoderLimits, maxStrLength: MaxTokenLen }).decode(bytes);
   } catch (err) {
     throw new ProtocolError(`msgpack: ${(err as Error).message}`);
   }
@@ -462,9 +462,8 @@ export function encodeServerMessage(m: Exclude<ServerMessage, { type: "unknown" 
       arr = [m.type, m.time, m.tick];
       break;
   }
-  // encode() writes whole floats as integers; force float32 by replacing
-  // F32 markers with their bytes afterwards would be complex, so encode the
-  // array by hand when it holds F32 values.
+  // encode() would write a whole float (width 1000) as an integer: arrays
+  // with float fields are written by hand, each F32 as 0xca.
   if (!arr.some((v) => v instanceof F32)) return encode(arr);
   const w = new Writer(64);
   w.array(arr.length);

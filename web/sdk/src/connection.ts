@@ -151,6 +151,13 @@ export interface ConnectionOptions {
   WebSocket?: WebSocketCtor;
   /** The protocol version sent in Hello. Default 2. */
   version?: number;
+  /**
+   * The oldest version to fall back to when a server refuses the Hello's
+   * version (4004): the next attempt says this one instead. Default 1 (a v1
+   * server ignores the v2 Input's extra elements). Set it to version to
+   * never fall back.
+   */
+  minVersion?: number;
   backoff?: BackoffOptions;
   random?: () => number;
   now?: () => number;
@@ -187,6 +194,8 @@ export class Connection {
   private matchOver = false;
   private lastError: ServerError | undefined;
   private lastMessageAt = 0;
+  /** The version the next Hello says. */
+  private version: number;
   /** Timers of the current socket or backoff wait. */
   private timers: Array<ReturnType<typeof setTimeout>> = [];
   private intervals: Array<ReturnType<typeof setInterval>> = [];
@@ -200,6 +209,12 @@ export class Connection {
     this.o = o;
     this.now = o.now ?? (() => performance.now());
     this.random = o.random ?? Math.random;
+    this.version = o.version ?? ProtocolVersion;
+  }
+
+  /** helloVersion is the protocol version the current (or next) Hello says. */
+  get helloVersion(): number {
+    return this.version;
   }
 
   /** open starts the first attempt. Calling it again does nothing: one connection, one socket. */
@@ -246,7 +261,14 @@ export class Connection {
     }
     if (this.ended) return; // closed while the token was on its way
     this.graceMs = this.o.graceMs || t.reconnectGraceMs || 30000;
-    const ws = new this.WS(t.wsUrl);
+    let ws: WebSocketLike;
+    try {
+      ws = new this.WS(t.wsUrl);
+    } catch (err) {
+      // a malformed URL, or ws:// from an https page: retrying cannot help
+      this.finish({ code: 0, reason: `cannot open ${t.wsUrl}: ${String((err as Error).message ?? err)}`, by: "error" });
+      return;
+    }
     ws.binaryType = "arraybuffer";
     this.ws = ws;
     this.welcomed = false;
@@ -257,7 +279,7 @@ export class Connection {
     }, this.o.handshakeTimeoutMs || 10000);
     ws.onopen = () => {
       if (this.ws !== ws || this.ended) return ws.close(1000, "closed");
-      ws.send(encodeHello(t.token, this.o.version ?? ProtocolVersion));
+      ws.send(encodeHello(t.token, this.version));
     };
     ws.onmessage = (ev) => this.onMessage(ws, ev);
     ws.onerror = () => {}; // the close event follows and says what happened
@@ -320,8 +342,16 @@ export class Connection {
 
   private onClose(ws: WebSocketLike, code: number, reason: string): void {
     if (this.ws !== ws) return;
+    const welcomed = this.welcomed;
     this.detach(ws);
     if (this.ended) return;
+    const min = this.o.minVersion ?? 1;
+    if (!welcomed && code === CloseCode.BadVersion && this.version > min) {
+      // An older server: say the oldest version we speak and try again.
+      this.version = min;
+      this.retry(code, reason);
+      return;
+    }
     if (this.matchOver || isPermanentClose(code)) {
       const info: CloseInfo = { code, reason, by: "server" };
       if (this.lastError) info.error = this.lastError;

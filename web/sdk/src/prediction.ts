@@ -65,6 +65,15 @@ export class Predictor {
     return this.count;
   }
 
+  /**
+   * keepUpTo drops the pending inputs numbered above lastSeq (after a resume
+   * they never reached the server; the ones up to it will still be applied)
+   * and keeps the state, so the keyframe reconciles as usual.
+   */
+  keepUpTo(lastSeq: number): void {
+    while (this.count > 0 && this.seqs[(this.head + this.count - 1) % this.cap]! > lastSeq) this.count--;
+  }
+
   /** reset drops every pending input and the state (a new connection). */
   reset(): void {
     this.head = 0;

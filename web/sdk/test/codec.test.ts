@@ -29,6 +29,10 @@ const frames = {
   ping: "9203ce004c4bbb",
   leave: "9104",
   inputV1: "970201cd04b1ca3f800000ca00000000cabf2e147b01",
+  // protocol version 2 frames
+  helloV2: "930102d92a65794a68624763694f694a49557a49314e694a392e65794a7a645749694f6949784e794a392e63326c6e",
+  welcomeV2: "9e10021103a26d37a56172656e611ecd04b000c2ca447a0000ca447a0000ca4396000010",
+  inputV2: "990201cd04b1ca3f800000ca00000000cabf2e147b01cd04aecc80",
 };
 
 describe("server messages (documented frames)", () => {
@@ -112,8 +116,9 @@ describe("server messages (documented frames)", () => {
     // a MatchOver with 257 results
     const many = encode([19, 1, "time", Array.from({ length: 257 }, () => [1, 1, 1, 1])]);
     expect(() => decodeServerMessage(many)).toThrow(ProtocolError);
-    // a string over the limit
-    expect(() => decodeServerMessage(encode([20, 4000, "x".repeat(2000)]))).toThrow(ProtocolError);
+    // strings: 256 bytes at most (MaxStringLen)
+    expect(decodeServerMessage(encode([20, 4000, "x".repeat(256)]))).toMatchObject({ code: 4000 });
+    expect(() => decodeServerMessage(encode([20, 4000, "x".repeat(257)]))).toThrow(ProtocolError);
   });
 });
 
@@ -123,6 +128,13 @@ describe("client messages", () => {
     expect(toHex(encodePing(5000123))).toBe(frames.ping);
     expect(toHex(encodeLeave())).toBe(frames.leave);
     expect(decodeClientMessage(encodeHello("tok"))).toEqual({ type: MsgType.Hello, version: 2, token: "tok" });
+  });
+
+  it("encodes the documented version 2 frames byte for byte", () => {
+    expect(toHex(encodeHello("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxNyJ9.c2ln"))).toBe(frames.helloV2);
+    const b = encodeInput({ seq: 1, ack: 1201, dx: 1, dy: 0, aim: -0.68, buttons: 1, viewTick: 1198, viewFrac: 128 });
+    expect(toHex(b)).toBe(frames.inputV2);
+    expect(decodeServerMessage(fromHex(frames.welcomeV2))).toMatchObject({ type: MsgType.Welcome, version: 2, entity: 3 });
   });
 
   it("encodes the v2 Input with float32 dx, dy, aim", () => {

@@ -1,0 +1,415 @@
+package netcode_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rallypoint/rallypoint/game"
+	"github.com/rallypoint/rallypoint/internal/testkit"
+	"github.com/rallypoint/rallypoint/netcode"
+	"github.com/rallypoint/rallypoint/netcode/client"
+	"github.com/rallypoint/rallypoint/netcode/wire"
+)
+
+// wsFrame is one masked client frame (mask key 0, so the payload is sent
+// as is).
+func wsFrame(op byte, fin bool, payload []byte) []byte {
+	b0 := op
+	if fin {
+		b0 |= 0x80
+	}
+	b := []byte{b0}
+	switch n := len(payload); {
+	case n < 126:
+		b = append(b, 0x80|byte(n))
+	default:
+		b = binary.BigEndian.AppendUint16(append(b, 0x80|126), uint16(n))
+	}
+	b = append(b, 0, 0, 0, 0)
+	return append(b, payload...)
+}
+
+// tcpWS is a hand-made WebSocket client over a raw TCP connection, for
+// frames no library sends: floods of pings and fragments.
+type tcpWS struct {
+	t    *testing.T
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+func (e *testEnv) tcp(match string) *tcpWS {
+	e.t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.hs.URL, "http://"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { _ = conn.Close() })
+	req := "GET /v1/ws?match=" + match + " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	if _, err := conn.Write([]byte(req)); err != nil {
+		e.t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		e.t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	return &tcpWS{t: e.t, conn: conn, br: br}
+}
+
+// send writes frames until the server stops taking them (it closed).
+func (w *tcpWS) send(frames ...[]byte) error {
+	_ = w.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	for _, f := range frames {
+		if _, err := w.conn.Write(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// closed reads server frames until a close frame, and returns its code and
+// the number of pongs seen before it; 0 if the connection ended without
+// one.
+func (w *tcpWS) closed() (code uint16, pongs int) {
+	w.t.Helper()
+	_ = w.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		var h [2]byte
+		if _, err := io.ReadFull(w.br, h[:]); err != nil {
+			return 0, pongs
+		}
+		n := int(h[1] & 0x7f)
+		switch n {
+		case 126:
+			var l [2]byte
+			if _, err := io.ReadFull(w.br, l[:]); err != nil {
+				return 0, pongs
+			}
+			n = int(binary.BigEndian.Uint16(l[:]))
+		case 127:
+			w.t.Fatal("unexpected 64-bit length from the server")
+		}
+		p := make([]byte, n)
+		if _, err := io.ReadFull(w.br, p); err != nil {
+			return 0, pongs
+		}
+		switch h[0] & 0x0f {
+		case 0xA:
+			pongs++
+		case 0x8:
+			if len(p) >= 2 {
+				return binary.BigEndian.Uint16(p), pongs
+			}
+			return 0, pongs
+		}
+	}
+}
+
+func hello(token string) []byte {
+	return wsFrame(0x2, true, wire.AppendHello(nil, wire.Hello{Version: wire.ProtocolVersion, Token: token}))
+}
+
+// TestControlAndFragmentFloods: pings and message fragments cost the same
+// budget as messages. A socket flooding pings, or holding a message open
+// with empty continuation frames, is closed with the documented code
+// within a fraction of a second instead of holding a core, and the honest
+// client in the same match keeps its snapshot chain.
+func TestControlAndFragmentFloods(t *testing.T) {
+	env := newTestServer(t, netcode.Config{})
+	id := env.match(netcode.MatchSpec{Mode: "bench", Players: players(8)})
+	honest := &cadence{}
+	d := drive([]*client.Client{env.dial(1, id, honest.option())}, 30)
+	defer d.Stop()
+
+	ping := wsFrame(0x9, true, []byte("x"))
+	floodOf := func(f []byte, n int) [][]byte {
+		fs := make([][]byte, n)
+		for i := range fs {
+			fs[i] = f
+		}
+		return fs
+	}
+	tests := []struct {
+		name     string
+		frames   func() [][]byte
+		want     uint16
+		maxPongs int
+	}{
+		{"ping flood before hello", func() [][]byte { return floodOf(ping, 5000) }, wire.CodeRateLimited, 200},
+		{"ping flood when seated", func() [][]byte {
+			return append([][]byte{hello(env.token(2, id))}, floodOf(ping, 5000)...)
+		}, wire.CodeRateLimited, 200},
+		{"empty fragments", func() [][]byte {
+			fs := [][]byte{hello(env.token(3, id)), wsFrame(0x2, false, []byte{0x91})}
+			return append(fs, floodOf(wsFrame(0x0, false, nil), 5000)...)
+		}, wire.CodeMalformed, 0},
+		{"fragments with pings between", func() [][]byte {
+			fs := [][]byte{hello(env.token(4, id)), wsFrame(0x2, false, []byte{0x91})}
+			for range 100 {
+				fs = append(fs, wsFrame(0x0, false, nil), ping)
+			}
+			return fs
+		}, wire.CodeMalformed, 40},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := env.tcp(id)
+			_ = w.send(tc.frames()...) // fails once the server has closed
+			code, pongs := w.closed()
+			if code != tc.want {
+				t.Fatalf("close code %d, want %d", code, tc.want)
+			}
+			if pongs > tc.maxPongs {
+				t.Errorf("%d pongs answered before the close, want at most %d", pongs, tc.maxPongs)
+			}
+		})
+	}
+	if env.srv.Stats().RateLimited.Load() < 2 {
+		t.Errorf("RateLimited = %d, want at least 2", env.srv.Stats().RateLimited.Load())
+	}
+	before, _, _ := honest.get()
+	testkit.WaitFor(t, "the honest client to keep receiving", func() bool { n, _, _ := honest.get(); return n >= before+30 })
+	if _, breaks, keys := honest.get(); breaks != 0 || keys != 1 {
+		t.Errorf("honest client: %d breaks, %d keyframes", breaks, keys)
+	}
+}
+
+// TestPingsAreNotLife: a client that only pings (no message, no pong) is
+// closed as idle: its own pings do not keep it open.
+func TestPingsAreNotLife(t *testing.T) {
+	env := newTestServer(t, netcode.Config{IdleTimeout: 600 * time.Millisecond})
+	id := env.match(netcode.MatchSpec{Mode: "bench", Players: players(8)})
+	w := env.tcp(id)
+	if err := w.send(hello(env.token(game.PlayerID(5), id))); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		tk := time.NewTicker(50 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tk.C:
+				if w.send(wsFrame(0x9, true, nil)) != nil {
+					return
+				}
+			}
+		}
+	}()
+	if code, _ := w.closed(); code != wire.CodeIdleTimeout {
+		t.Fatalf("close code %d, want %d (idle)", code, wire.CodeIdleTimeout)
+	}
+}
+
+// TestAbuseLosesSeat: a client the server closes for abuse (4006, 4007,
+// 1003, 1009) loses its seat at once, so it cannot get it back with a fresh
+// token and do it again: the reconnect is refused with 4010, and the
+// lobby hears the seat was released.
+func TestAbuseLosesSeat(t *testing.T) {
+	released := make(chan string, 8)
+	env := newTestServer(t, netcode.Config{Hooks: netcode.Hooks{
+		SeatReleased: func(_ string, p game.PlayerID, reason string) { released <- reason },
+	}})
+	id := env.match(netcode.MatchSpec{Mode: "bench", Players: players(8)})
+	tests := []struct {
+		name  string
+		p     game.PlayerID
+		want  uint16
+		abuse func(c *client.Client)
+	}{
+		{"garbage", 1, wire.CodeMalformed, func(c *client.Client) { _ = c.SendRaw([]byte{0xc1}) }},
+		{"flood", 2, wire.CodeRateLimited, func(c *client.Client) {
+			for c.Ping() == nil {
+			}
+		}},
+		{"oversized", 3, wire.CodeTooLarge, func(c *client.Client) { _ = c.SendRaw(make([]byte, 8<<10)) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := env.dial(tc.p, id)
+			tc.abuse(c)
+			<-c.Done()
+			if got := closeCode(c.Err()); got != tc.want {
+				t.Fatalf("close code %d, want %d", got, tc.want)
+			}
+			select {
+			case reason := <-released:
+				if !strings.Contains(reason, "abuse") {
+					t.Errorf("seat released with reason %q", reason)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the seat was not released")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			again, err := client.Dial(ctx, env.wsURL(id), env.token(tc.p, id))
+			if err == nil {
+				<-again.Done()
+				err = again.Err()
+			}
+			if got := closeCode(err); got != wire.CodeSeatExpired {
+				t.Fatalf("reconnect after abuse: %v, want close %d", err, wire.CodeSeatExpired)
+			}
+		})
+	}
+	t.Run("text", func(t *testing.T) {
+		w := env.tcp(id)
+		_ = w.send(hello(env.token(4, id)), wsFrame(0x1, true, []byte("hi")))
+		if code, _ := w.closed(); code != wire.CodeUnsupportedData {
+			t.Fatalf("close code %d, want %d", code, wire.CodeUnsupportedData)
+		}
+		select {
+		case reason := <-released:
+			if !strings.Contains(reason, "abuse") {
+				t.Errorf("seat released with reason %q", reason)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the seat was not released")
+		}
+	})
+}
+
+// stallSim stalls one Step for as long as stall says, once.
+type stallSim struct {
+	game.Sim
+	stall chan time.Duration
+}
+
+func (s stallSim) Step(ev []game.Event) []game.Event {
+	select {
+	case d := <-s.stall:
+		time.Sleep(d) // the match goroutine is stuck, as under a slow tick
+	default:
+	}
+	return s.Sim.Step(ev)
+}
+
+// TestDetachDuringStall: a client that drops while its match goroutine is
+// stuck for longer than the detach call waits still has its seat put into
+// the grace period (and released after it), instead of staying bound to a
+// dead connection forever.
+func TestDetachDuringStall(t *testing.T) {
+	bench, _ := game.FindMode("bench")
+	stall := make(chan time.Duration, 1)
+	slow := bench
+	slow.Name = "slow"
+	slow.New = func(cfg game.Config) (game.Sim, error) {
+		s, err := bench.New(cfg)
+		return stallSim{s, stall}, err
+	}
+	released := make(chan string, 1)
+	env := newTestServer(t, netcode.Config{Modes: []game.Mode{bench, slow}, Grace: time.Second, Hooks: netcode.Hooks{
+		SeatReleased: func(_ string, p game.PlayerID, reason string) { released <- reason },
+	}})
+	id := env.match(netcode.MatchSpec{Mode: "slow", Players: players(2)})
+	keep := env.dial(2, id) // a second player, so the match is not abandoned
+	_ = keep
+	c := env.dial(1, id)
+	stall <- 3 * time.Second
+	testkit.WaitFor(t, "the stall to start", func() bool { return len(stall) == 0 })
+	c.Drop()
+	select {
+	case reason := <-released:
+		if reason != "grace expired" {
+			t.Errorf("released with reason %q, want grace expired", reason)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the seat stayed bound to the dead connection: never released")
+	}
+}
+
+// TestSocketCaps: sockets that never send a Hello are capped per client
+// address (HTTP 429 before the upgrade, no goroutine or buffer spent on
+// them), a socket's slot comes back when it is seated or closes, and
+// honest clients from the same address still get in.
+func TestSocketCaps(t *testing.T) {
+	env := newTestServer(t, netcode.Config{})
+	id := env.match(netcode.MatchSpec{Mode: "bench", Players: players(8)})
+	var silent []net.Conn
+	defer func() {
+		for _, c := range silent {
+			_ = c.Close()
+		}
+	}()
+	upgraded, refused := 0, 0
+	for range 600 {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(env.hs.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		silent = append(silent, conn)
+		req := "GET /v1/ws?match=" + id + " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+		if _, err := conn.Write([]byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch resp.StatusCode {
+		case http.StatusSwitchingProtocols:
+			upgraded++
+		case http.StatusTooManyRequests:
+			refused++
+			if resp.Header.Get("Retry-After") == "" {
+				t.Error("429 without Retry-After")
+			}
+		default:
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	if upgraded != 256 || refused != 600-256 {
+		t.Fatalf("%d silent sockets upgraded, %d refused; want 256 and %d", upgraded, refused, 600-256)
+	}
+	if env.srv.Stats().ConnsRefused.Load() != uint64(refused) {
+		t.Errorf("ConnsRefused = %d", env.srv.Stats().ConnsRefused.Load())
+	}
+	// Closing silent sockets frees their slots: an honest client gets in.
+	for _, c := range silent[:10] {
+		_ = c.Close()
+	}
+	testkit.WaitFor(t, "slots to come back", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := client.Dial(ctx, env.wsURL(id), env.token(1, id))
+		if err != nil {
+			return false
+		}
+		_ = c.Close()
+		return true
+	})
+}
+
+// TestSocketOutlivesReadTimeout: the HTTP server's ReadTimeout (for slow
+// request bodies) does not reach the WebSocket after the upgrade.
+func TestSocketOutlivesReadTimeout(t *testing.T) {
+	env := newTestServer(t, netcode.Config{})
+	env.hs.Close()
+	mux := http.NewServeMux()
+	mux.Handle("GET /v1/ws", env.srv.Handler())
+	env.hs = httptest.NewUnstartedServer(mux)
+	env.hs.Config.ReadTimeout = 200 * time.Millisecond
+	env.hs.Start()
+	id := env.match(netcode.MatchSpec{Mode: "bench", Players: players(1)})
+	k := &cadence{}
+	c := env.dial(1, id, k.option())
+	d := drive([]*client.Client{c}, 30)
+	defer d.Stop()
+	testkit.WaitFor(t, "a second of snapshots", func() bool { n, _, _ := k.get(); return n >= 35 })
+	if !c.Connected() {
+		t.Fatalf("the socket was cut: %v", c.Err())
+	}
+}
