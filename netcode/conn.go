@@ -239,6 +239,7 @@ func (s *Server) OnClose(socket *gws.Conn, err error) {
 	if errors.As(err, &sc) && isAbuse(sc.Uint16()) && c.abusive.Load() == 0 {
 		c.abusive.Store(uint32(sc.Uint16()))
 		s.stats.countClose(sc.Uint16())
+		c.noteClose(sc.Uint16(), err.Error(), true)
 	}
 	c.gone.Store(true)
 	c.out.kill()

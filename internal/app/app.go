@@ -149,18 +149,18 @@ func matchResult(info netcode.MatchInfo, res game.Result, err error) lobby.Match
 
 // SetDraining marks the App as draining (true) or not: while draining,
 // Ready fails and /readyz answers 503 so load balancers send new players
-// elsewhere; matches in progress are not touched.
+// elsewhere; matches in progress are not touched. Drain sets it.
 func (a *App) SetDraining(on bool) { a.draining.Store(on) }
 
-// Draining reports whether SetDraining(true) is in effect.
-func (a *App) Draining() bool { return a.draining.Load() }
+// Draining reports whether the App is draining: SetDraining(true) or Drain.
+func (a *App) Draining() bool { return a.draining.Load() || a.game.Draining() }
 
 // Ready returns nil when the App accepts new players: it is not draining,
 // and the lobby is open with a store that answers. Otherwise the error says
 // why (ErrDraining, or the lobby's, which wraps lobby.ErrClosed when the
 // lobby or its store is closed).
 func (a *App) Ready(ctx context.Context) error {
-	if a.draining.Load() {
+	if a.Draining() {
 		return ErrDraining
 	}
 	return a.lobby.Ready(ctx)

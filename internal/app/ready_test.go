@@ -61,3 +61,25 @@ func TestReadyz(t *testing.T) {
 		t.Fatalf("healthz with a closed store: %d", code)
 	}
 }
+
+// TestReadyzWhileDrain: the graceful drain (App.Drain, at SIGTERM) makes
+// /readyz answer 503 at once, while /healthz stays 200.
+func TestReadyzWhileDrain(t *testing.T) {
+	a, hs := testkit.Serve(t, app.Config{Lobby: testkit.QuickLobby()})
+	if err := a.Drain(t.Context()); err != nil { // no matches: returns at once
+		t.Fatal(err)
+	}
+	if !a.Draining() || !errors.Is(a.Ready(t.Context()), app.ErrDraining) {
+		t.Fatal("drain not reported")
+	}
+	for path, want := range map[string]int{"/readyz": 503, "/healthz": 200} {
+		resp, err := http.Get(hs.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s while draining: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+}

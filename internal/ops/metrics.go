@@ -16,10 +16,10 @@ const namespace = "rallypoint"
 
 // tickBuckets cover a tick's work and lateness at 30 Hz: 25 µs to ~55 ms
 // in steps of 1.5x, fine enough for a p99 from bucket interpolation.
-var tickBuckets = prometheus.ExponentialBuckets(25e-6, 1.5, 20)
+func tickBuckets() []float64 { return prometheus.ExponentialBuckets(25e-6, 1.5, 20) }
 
 // matchBuckets cover time to match: 50 ms to ~2 minutes (the ticket TTL).
-var matchBuckets = prometheus.ExponentialBuckets(0.05, 1.7, 15)
+func matchBuckets() []float64 { return prometheus.ExponentialBuckets(0.05, 1.7, 15) }
 
 // metrics are the families this package keeps itself: histograms fed by
 // the services' hooks and the HTTP request counter. Everything else is
@@ -36,17 +36,17 @@ func newMetrics() *metrics {
 		tickDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "tick_duration_seconds",
 			Help:    "How long a match tick took: inputs, simulation step, snapshot encoding and fan-out.",
-			Buckets: tickBuckets,
+			Buckets: tickBuckets(),
 		}, []string{"mode"}),
 		tickLateness: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "tick_lateness_seconds",
 			Help:    "How long after its due time a match tick started.",
-			Buckets: tickBuckets,
+			Buckets: tickBuckets(),
 		}, []string{"mode"}),
 		timeToMatch: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "time_to_match_seconds",
 			Help:    "How long a ticket waited in the queue before it was placed in a match.",
-			Buckets: matchBuckets,
+			Buckets: matchBuckets(),
 		}, []string{"mode"}),
 		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "http_requests_total",
@@ -78,7 +78,7 @@ func (m *metrics) matched(mode string, waited time.Duration) {
 type collector struct {
 	app *app.App
 
-	connections, connectionsTotal                     *prometheus.Desc
+	connections, connectionsTotal, connsRefused       *prometheus.Desc
 	matches, players, bots, seatsHeld, matchesStarted *prometheus.Desc
 	ticks, droppedTicks                               *prometheus.Desc
 	snapshots, snapshotsDropped, keyframes, bytesSent *prometheus.Desc
@@ -89,7 +89,8 @@ type collector struct {
 	reconnects, malformed, writeErrors, panics        *prometheus.Desc
 	matchCrashes                                      *prometheus.Desc
 	queueLength, tickets, tokensIssued, tokensRefused *prometheus.Desc
-	placementsFailed, sseStreams, draining            *prometheus.Desc
+	placementsFailed, sseStreams, streamsRefused      *prometheus.Desc
+	draining                                          *prometheus.Desc
 
 	codeLabels map[uint16]string // close code -> label, built once
 }
@@ -102,6 +103,7 @@ func newCollector(a *app.App) *collector {
 		app:              a,
 		connections:      d("connections", "Game sockets open now, by state: handshake (waiting for hello), playing, closing.", "state"),
 		connectionsTotal: d("connections_total", "Game sockets accepted."),
+		connsRefused:     d("connections_refused_total", "Game socket upgrades refused by a per-address or server-wide cap (HTTP 429/503)."),
 		matches:          d("matches", "Matches running on this server, by mode and state.", "mode", "state"),
 		players:          d("players", "Human players connected to a match, by mode.", "mode"),
 		bots:             d("bots", "Server-side bot players in matches, by mode.", "mode"),
@@ -136,6 +138,7 @@ func newCollector(a *app.App) *collector {
 		tokensRefused:    d("tokens_refused_total", "Lobby tokens that failed verification (any kind, including socket tokens)."),
 		placementsFailed: d("placements_failed_total", "Match placements that failed (tickets were requeued)."),
 		sseStreams:       d("sse_streams_open", "Lobby ticket event streams (SSE) open now."),
+		streamsRefused:   d("sse_streams_refused_total", "Lobby ticket event streams refused by a cap (HTTP 429/503)."),
 		draining:         d("draining", "1 while the server is draining (not accepting new players)."),
 		codeLabels:       make(map[uint16]string),
 	}
@@ -148,12 +151,12 @@ func newCollector(a *app.App) *collector {
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		c.connections, c.connectionsTotal, c.matches, c.players, c.bots, c.seatsHeld, c.matchesStarted,
+		c.connections, c.connectionsTotal, c.connsRefused, c.matches, c.players, c.bots, c.seatsHeld, c.matchesStarted,
 		c.ticks, c.droppedTicks, c.snapshots, c.snapshotsDropped, c.keyframes, c.bytesSent,
 		c.messagesSent, c.messagesReceived, c.inputsReceived, c.inputsApplied, c.inputsDropped,
 		c.closeCodes, c.rateLimited, c.authFailures, c.slowPauses, c.slowResyncs, c.slowKicks, c.idleKicks,
 		c.reconnects, c.malformed, c.writeErrors, c.panics, c.matchCrashes,
-		c.queueLength, c.tickets, c.tokensIssued, c.tokensRefused, c.placementsFailed, c.sseStreams, c.draining,
+		c.queueLength, c.tickets, c.tokensIssued, c.tokensRefused, c.placementsFailed, c.sseStreams, c.streamsRefused, c.draining,
 	} {
 		ch <- d
 	}
@@ -175,6 +178,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.connections, float64(playing), "playing")
 	gauge(c.connections, float64(closing), "closing")
 	counter(c.connectionsTotal, st.ConnsTotal.Load())
+	counter(c.connsRefused, st.ConnsRefused.Load())
 
 	type modeState struct{ mode, state string }
 	matches := make(map[modeState]int)
@@ -247,6 +251,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.tokensRefused, lm.TokensRefused)
 	counter(c.placementsFailed, lm.PlacementsFailed)
 	gauge(c.sseStreams, float64(lm.SSEStreamsOpen))
+	counter(c.streamsRefused, lm.StreamsRefused)
 	draining := 0.0
 	if c.app.Draining() {
 		draining = 1

@@ -121,7 +121,7 @@ func code(c uint16) string { return strconv.Itoa(int(c)) }
 
 // families is every rallypoint_ family the collector and hooks export.
 var families = []string{
-	"rallypoint_connections", "rallypoint_connections_total",
+	"rallypoint_connections", "rallypoint_connections_total", "rallypoint_connections_refused_total",
 	"rallypoint_matches", "rallypoint_players", "rallypoint_bots", "rallypoint_seats_held", "rallypoint_matches_started_total",
 	"rallypoint_tick_duration_seconds", "rallypoint_tick_lateness_seconds", "rallypoint_ticks_total", "rallypoint_dropped_ticks_total",
 	"rallypoint_snapshots_sent_total", "rallypoint_snapshots_dropped_total", "rallypoint_keyframes_sent_total", "rallypoint_sent_bytes_total",
@@ -133,7 +133,7 @@ var families = []string{
 	"rallypoint_write_errors_total", "rallypoint_panics_total", "rallypoint_match_crashes_total",
 	"rallypoint_queue_length", "rallypoint_time_to_match_seconds", "rallypoint_tickets_total",
 	"rallypoint_tokens_issued_total", "rallypoint_tokens_refused_total", "rallypoint_placements_failed_total",
-	"rallypoint_sse_streams_open", "rallypoint_draining", "rallypoint_http_requests_total",
+	"rallypoint_sse_streams_open", "rallypoint_sse_streams_refused_total", "rallypoint_draining", "rallypoint_http_requests_total",
 }
 
 // TestMetricsAfterTraffic: a player signs in, queues, is matched, plays
