@@ -58,5 +58,11 @@ fuzz:
 		echo "== $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./netcode/wire/ || exit 1; \
 	done
 
+.PHONY: ops-web
+## ops-web: rebuild the /ops page bundle (web/ops -> internal/ops/assets, uPlot included); commit the result
+ops-web:
+	@test -x web/node_modules/.bin/esbuild || npm ci --prefix web --no-audit --no-fund --loglevel=error
+	node web/ops/build.mjs
+
 clean:
 	rm -rf bin

@@ -390,6 +390,17 @@ func (s *Swarm) botDone() {
 
 func (s *Swarm) measuring(now int64) bool { return now >= s.measureFrom.Load() }
 
+// MatchIDs returns the ids of every match the swarm's bots joined.
+func (s *Swarm) MatchIDs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]string, 0, len(s.matches))
+	for id := range s.matches {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
 func (s *Swarm) noteMatch(id string) {
 	s.mu.Lock()
 	s.matches[id] = struct{}{}

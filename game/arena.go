@@ -142,7 +142,7 @@ func newArena(c Config) (*arenaSim, error) {
 		cooldown: ticksFor(arenaCooldown, set.hz),
 		respawn:  ticksFor(arenaRespawn, set.hz),
 		rewind:   rewind,
-		history:  int(math.Ceil(rewind)) + 2,
+		history:  int(math.Ceil(rewind)) + 2 + maxCreditedWait,
 		w:        NewWorld(set.width, set.height, set.hz, set.seed),
 		players:  make([]arenaPlayer, 0, set.maxPlayers),
 		hits:     make([]arenaHit, 0, set.maxPlayers),
@@ -278,16 +278,23 @@ func (s *arenaSim) Step(events []Event) []Event {
 	return events
 }
 
+// maxCreditedWait is the most ticks an input's wait in the server's buffer
+// extends the rewind cap by.
+const maxCreditedWait = 4
+
 // viewOf returns the tick, with fraction, at which in's shot is judged:
-// the tick its player was looking at, within the rewind cap, and never
-// later than now.
+// the tick its player was looking at, never later than now, and at most
+// the rewind cap before the tick the input reached the server (the time
+// it then waited in the server's input buffer is the server's doing, not
+// the player's latency, so it is not held against the cap).
 func (s *arenaSim) viewOf(in Input) float64 {
 	now := float64(s.w.Tick)
 	if in.ViewTick == 0 || s.rewind == 0 {
 		return now
 	}
 	v := float64(in.ViewTick) + float64(in.ViewFrac)/256
-	return max(now-s.rewind, min(v, now))
+	oldest := now - s.rewind - float64(min(in.Waited, maxCreditedWait))
+	return max(oldest, min(v, now))
 }
 
 // posAt returns where player j stood at view (a tick with fraction),

@@ -72,6 +72,11 @@ type Input struct {
 	// then, within Config.MaxRewind. ViewTick 0 means now.
 	ViewTick Tick
 	ViewFrac uint8
+
+	// Waited is set by the Loop, not by clients: how many ticks the input
+	// waited in the server's input buffer before it was applied. The
+	// arena does not hold that wait against the player's rewind budget.
+	Waited uint8
 }
 
 // Clamped returns in with DX and DY clamped to [-1, 1] and NaN/Inf replaced

@@ -48,6 +48,9 @@ func TestLagCompensation(t *testing.T) {
 		{"view at tick 1 is past the 200 ms cap: judged at tick 5, miss", Config{}, aimAt(495, 1, 0), false},
 		{"a 400 ms cap reaches tick 1: hit", Config{MaxRewind: 400 * time.Millisecond}, aimAt(495, 1, 0), true},
 		{"a view in the future is judged now: hit where the target is", Config{}, aimAt(445, 50, 0), true},
+		{"a 100 ms cap does not reach tick 4", Config{MaxRewind: 100 * time.Millisecond}, aimAt(480, 4, 0), false},
+		{"it does when the input waited 4 ticks in the server's buffer", Config{MaxRewind: 100 * time.Millisecond}, waited(aimAt(480, 4, 0), 4), true},
+		{"a wait beyond 4 ticks is not credited", Config{MaxRewind: 100 * time.Millisecond}, waited(aimAt(495, 1, 0), 9), false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -58,6 +61,8 @@ func TestLagCompensation(t *testing.T) {
 		})
 	}
 }
+
+func waited(in Input, n uint8) Input { in.Waited = n; return in }
 
 // aimAt aims the shooter at (300, y) with the given view.
 func aimAt(y float32, tick Tick, frac uint8) Input {

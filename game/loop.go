@@ -94,6 +94,7 @@ type pendingInput struct {
 	player PlayerID
 	seq    uint32
 	in     Input
+	at     Tick // the tick whose start moved it into its player's buffer
 }
 
 // execReq is a function queued by Exec.
@@ -520,6 +521,7 @@ func (l *Loop) applyInputs() {
 				continue
 			}
 			b.accepted = pi.seq
+			pi.at = l.ticks + 1
 			b.waiting = append(b.waiting, pi)
 		}
 	}
@@ -540,6 +542,7 @@ func (l *Loop) applyInputs() {
 		b.fed = true
 		n := 1 + max(0, len(b.waiting)-1-l.bufferCap)
 		for _, pi := range b.waiting[:n] {
+			pi.in.Waited = uint8(min(255, l.ticks+1-pi.at))
 			l.sim.Apply(pi.player, pi.in)
 			l.lastSeq[pi.player] = pi.seq
 			l.gone = append(l.gone, pi.player)

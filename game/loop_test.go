@@ -24,6 +24,7 @@ type scriptSim struct {
 	panicAt game.Tick     // Step panics at this tick
 
 	applied []applied   // inputs in the order Apply saw them
+	waited  []uint8     // their Input.Waited, in the same order
 	steps   []time.Time // when each Step ran
 }
 
@@ -42,6 +43,7 @@ func (s *scriptSim) Join(p game.PlayerID) (game.EntityID, error) { return 0, nil
 func (s *scriptSim) Leave(p game.PlayerID)                       {}
 func (s *scriptSim) Apply(p game.PlayerID, in game.Input) {
 	s.applied = append(s.applied, applied{s.w.Tick + 1, p, uint32(in.DX)})
+	s.waited = append(s.waited, in.Waited)
 }
 
 func (s *scriptSim) Step(events []game.Event) []game.Event {
@@ -323,6 +325,12 @@ func TestLoopInputBuffer(t *testing.T) {
 		}
 		if !slices.Equal(sim.applied, want) {
 			t.Errorf("applied %v\nwant    %v", sim.applied, want)
+		}
+		// Each input's wait in the buffer: 2..4 arrived together after
+		// tick 1 and went out one a tick; of 5..9, three went out at
+		// once.
+		if want := []uint8{0, 0, 1, 2, 0, 0, 0, 1, 2}; !slices.Equal(sim.waited, want) {
+			t.Errorf("waited %v, want %v", sim.waited, want)
 		}
 		if want := []uint32{4, 4, 4, 9, 9, 9, 9, 9}; !slices.Equal(accepted, want) {
 			t.Errorf("LastAccepted after each tick %v, want %v", accepted, want)

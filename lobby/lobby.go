@@ -293,6 +293,34 @@ func (l *Lobby) Metrics() Metrics {
 	}
 }
 
+// QueueLengths returns how many tickets wait in each mode's queue; every
+// configured mode is listed, idle ones with 0.
+func (l *Lobby) QueueLengths() map[string]int {
+	out := make(map[string]int, len(l.cfg.Modes))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for mode := range l.cfg.Modes {
+		out[mode] = len(l.mm.queues[mode])
+	}
+	return out
+}
+
+// Ready returns nil when the lobby can take new players: it is not shut
+// down and its store answers a read. Otherwise the error says why (it
+// wraps ErrClosed once the lobby or its store is closed).
+func (l *Lobby) Ready(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if l.isClosed() {
+		return ErrClosed
+	}
+	if _, err := l.store.Revoked("readiness-probe"); err != nil {
+		return fmt.Errorf("lobby: store unusable: %w", err)
+	}
+	return nil
+}
+
 // VerifySocketToken checks a socket token presented in a WebSocket hello.
 // Errors wrap ErrTokenExpired, ErrTokenInvalid (malformed, forged, wrong
 // type) or ErrTokenRevoked (the session logged out). The caller must also
@@ -460,6 +488,9 @@ func (l *Lobby) place(ctx context.Context, g mmGroup) {
 			t.Bots = g.Bots
 		})
 		l.stats.ticketsMatched.Add(1)
+		if h := l.cfg.OnMatched; h != nil {
+			h(g.Mode, now.Sub(e.Enqueued))
+		}
 	}
 	l.log.Info("match placed", zap.String("match", pl.MatchID), zap.String("mode", g.Mode),
 		zap.Int("players", len(players)), zap.Int("bots", g.Bots))

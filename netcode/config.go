@@ -137,6 +137,12 @@ type Config struct {
 	ClientAddr func(*http.Request) string
 	// Modes lists the playable games. If nil, game.Modes() is used.
 	Modes []game.Mode
+	// TickObserver, if set, is called once when a match starts, with its
+	// mode; the function it returns, if not nil, becomes the match loop's
+	// game.LoopConfig.Observe: it is called on the match goroutine after
+	// every tick, so it must not block, lock or allocate. Metrics
+	// exporters (internal/ops) feed their tick histograms from it.
+	TickObserver func(mode string) func(game.TickTiming)
 }
 
 func (c *Config) setDefaults() error {
@@ -225,6 +231,10 @@ type MatchInfo struct {
 	MaxPlayers int             `json:"max_players"`
 	Hz         int             `json:"hz"`
 	Started    time.Time       `json:"started"`
+	// Held counts the human seats without a socket that the match still
+	// holds: reserved and not yet taken, or dropped and within the grace
+	// period.
+	Held int `json:"held"`
 	// Loop timing, from the match's game.LoopStats: how long the last and
 	// the slowest tick took, the worst lateness, and ticks dropped after
 	// stalls.

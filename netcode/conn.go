@@ -59,6 +59,11 @@ type conn struct {
 	pending  atomic.Bool   // counted as a socket before its Hello
 	seatedAs atomic.Uint32 // the player, once attached (for KickPlayer)
 	released atomic.Bool   // its socket slot was returned
+
+	// set once, by the first fail or closeQuiet; read by OnClose for its log
+	closeCode atomic.Uint32          // the close code the server sent (0: the peer closed first)
+	closeText atomic.Pointer[string] // its reason
+	kicked    atomic.Bool            // closed by fail: an error, not a normal ending
 }
 
 // abuseCodes are the closes that cost the client its seat: a client that
@@ -70,6 +75,15 @@ func isAbuse(code uint16) bool {
 		return true
 	}
 	return false
+}
+
+// noteClose records the first close the server starts, for the one log
+// line OnClose writes.
+func (c *conn) noteClose(code uint16, text string, kick bool) {
+	if c.closeCode.CompareAndSwap(0, uint32(code)) {
+		c.closeText.Store(&text)
+		c.kicked.Store(kick)
+	}
 }
 
 // connSlot is the gws session storage of a socket: one pointer instead of a
@@ -99,6 +113,7 @@ func (c *conn) fail(code uint16, text string) {
 		c.abusive.Store(uint32(code))
 	}
 	c.srv.stats.countClose(code)
+	c.noteClose(code, text, true)
 	if ce := c.srv.log.Check(zap.DebugLevel, "closing connection"); ce != nil {
 		ce.Write(zap.String("remote", c.remote), zap.Uint16("code", code), zap.String("reason", text))
 	}
@@ -111,6 +126,7 @@ func (c *conn) fail(code uint16, text string) {
 func (c *conn) closeQuiet(code uint16, text string) {
 	c.state.Store(stateClosing)
 	c.srv.stats.countClose(code)
+	c.noteClose(code, text, false)
 	c.out.close(code, text)
 }
 
@@ -223,6 +239,7 @@ func (s *Server) OnClose(socket *gws.Conn, err error) {
 	if errors.As(err, &sc) && isAbuse(sc.Uint16()) && c.abusive.Load() == 0 {
 		c.abusive.Store(uint32(sc.Uint16()))
 		s.stats.countClose(sc.Uint16())
+		c.noteClose(sc.Uint16(), err.Error(), true)
 	}
 	c.gone.Store(true)
 	c.out.kill()
@@ -230,9 +247,36 @@ func (s *Server) OnClose(socket *gws.Conn, err error) {
 		c.room.detach(c)
 	}
 	s.untrack(c)
-	if ce := s.log.Check(zap.DebugLevel, "connection closed"); ce != nil {
-		ce.Write(zap.String("remote", c.remote), zap.Uint32("player", uint32(c.player)), zap.Error(err))
+	c.logClosed(err)
+}
+
+// logClosed writes the connection's one info line: who, and the close code
+// the server sent (a kick when it was an error), or the peer's.
+func (c *conn) logClosed(err error) {
+	msg := "connection closed"
+	if c.kicked.Load() {
+		msg = "connection kicked"
 	}
+	ce := c.srv.log.Check(zap.InfoLevel, msg)
+	if ce == nil {
+		return
+	}
+	fields := make([]zap.Field, 0, 6)
+	fields = append(fields, zap.String("remote", c.remote))
+	if c.room != nil {
+		fields = append(fields, zap.String("match", c.room.id), zap.Uint32("player", uint32(c.player)))
+	}
+	if code := c.closeCode.Load(); code != 0 {
+		fields = append(fields, zap.Uint32("code", code), zap.String("reason", *c.closeText.Load()))
+	} else {
+		var cerr *gws.CloseError
+		if errors.As(err, &cerr) {
+			fields = append(fields, zap.String("by", "peer"), zap.Uint16("code", cerr.Code))
+		} else {
+			fields = append(fields, zap.String("by", "peer"), zap.Error(err))
+		}
+	}
+	ce.Write(fields...)
 }
 
 // OnMessage implements gws.Event: decode, copy what is kept, hand it on,

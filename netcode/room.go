@@ -114,7 +114,11 @@ func newRoom(s *Server, spec MatchSpec, mode game.Mode) (*room, error) {
 		seats:    make(map[game.PlayerID]*seat),
 		released: make(map[game.PlayerID]string),
 	}
-	r.loop, err = game.NewLoop(sim, game.LoopConfig{Hz: hz}, r.onTick)
+	lc := game.LoopConfig{Hz: hz}
+	if obs := s.cfg.TickObserver; obs != nil {
+		lc.Observe = obs(mode.Name)
+	}
+	r.loop, err = game.NewLoop(sim, lc, r.onTick)
 	if err != nil {
 		return nil, err
 	}
@@ -346,6 +350,7 @@ func (r *room) detach(c *conn) {
 		if s := r.seats[c.player]; s != nil && s.conn == c {
 			r.settle(s)
 		}
+		r.publish("running")
 	})
 }
 
@@ -560,9 +565,13 @@ func (r *room) housekeep(now time.Time) {
 func (r *room) publish(state string) {
 	info := MatchInfo{ID: r.id, Mode: r.mode.Name, State: state, Tick: r.tick.Load(), MaxPlayers: r.mode.MaxPlayers, Hz: r.hz, Started: r.started}
 	for _, s := range r.order {
-		if s.bot != nil {
+		switch {
+		case s.bot != nil:
 			info.Bots++
-		} else {
+		case s.conn == nil:
+			info.Held++
+			info.Players = append(info.Players, s.player)
+		default:
 			info.Players = append(info.Players, s.player)
 		}
 	}

@@ -40,6 +40,7 @@ type Server struct {
 	closed  bool                  // guarded by mu
 	pending int                   // guarded by mu; sockets before their Hello
 	byAddr  map[string]*addrConns // guarded by mu; open and pending sockets by client address
+	ended   LoopTotals            // guarded by mu: the loop counters of removed rooms
 }
 
 // addrConns counts one client address's sockets.
@@ -249,8 +250,40 @@ func (s *Server) removeRoom(r *room) {
 	s.mu.Lock()
 	if s.rooms[r.id] == r {
 		delete(s.rooms, r.id)
+		s.ended.add(r.loop.Stats()) // in the same critical section: totals never dip
 	}
 	s.mu.Unlock()
+}
+
+// LoopTotals returns the match loops' counters summed over every match
+// this server has run, running or ended, so exporters can report them as
+// monotonic counters.
+func (s *Server) LoopTotals() LoopTotals {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.ended
+	for _, r := range s.rooms {
+		t.add(r.loop.Stats())
+	}
+	return t
+}
+
+// ConnStates counts the open sockets by state: waiting for their hello,
+// seated in a match, and closing.
+func (s *Server) ConnStates() (handshake, playing, closing int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		switch c.state.Load() {
+		case stateHandshake:
+			handshake++
+		case stateAttached:
+			playing++
+		default:
+			closing++
+		}
+	}
+	return handshake, playing, closing
 }
 
 // CreateMatch starts a match and returns its summary.

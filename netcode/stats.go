@@ -3,6 +3,7 @@ package netcode
 import (
 	"sync/atomic"
 
+	"github.com/rallypoint/rallypoint/game"
 	"github.com/rallypoint/rallypoint/netcode/wire"
 )
 
@@ -58,4 +59,22 @@ func CloseCodes() []uint16 {
 		wire.CodeReplaced, wire.CodeSeatExpired, wire.CodeMatchNotFound, wire.CodeMatchFull,
 		wire.CodeIdleTimeout,
 	}
+}
+
+// LoopTotals are game.LoopStats counters summed over matches (see
+// Server.LoopTotals).
+type LoopTotals struct {
+	Ticks          uint64 // ticks run
+	DroppedTicks   uint64 // overdue ticks skipped after stalls
+	InputsApplied  uint64 // inputs applied to the simulation
+	InputsStale    uint64 // inputs dropped: not newer than the last accepted
+	InputsOverflow uint64 // inputs dropped: the match's input queue was full
+}
+
+func (t *LoopTotals) add(st *game.LoopStats) {
+	t.Ticks += st.Ticks.Load()
+	t.DroppedTicks += st.DroppedTicks.Load()
+	t.InputsApplied += st.InputsApplied.Load()
+	t.InputsStale += st.InputsStale.Load()
+	t.InputsOverflow += st.InputsOverflow.Load()
 }

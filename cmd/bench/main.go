@@ -40,6 +40,7 @@ func run() error {
 	out := flag.String("out", "bench/results/arena-8x32.jsonl", "results file (JSON lines, appended)")
 	profile := flag.Bool("profile", false, "save a server CPU profile per point under bench/results/")
 	micro := flag.Bool("micro", true, "print the encoder micro-benchmark table first")
+	metrics := flag.Bool("metrics", true, "keep metrics in the server and scrape them every 15 s (false: -admin-addr \"\", to measure what metrics cost)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -63,6 +64,7 @@ func run() error {
 	base := benchrun.Config{
 		ServerBin: filepath.Join(bin, "server"), BotsBin: filepath.Join(bin, "bots"),
 		Hz: *hz, Warmup: *warmup, Window: *window, Ramp: *ramp, Out: *out, Log: os.Stdout,
+		NoMetrics: !*metrics,
 	}
 	if *profile {
 		base.ProfileDir = filepath.Dir(*out)

@@ -27,7 +27,7 @@ func serveRun(t *testing.T, args ...string) (base string, stop func() error) {
 	addrc := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0", "-log-level", "error"}, args...), func(a string) { addrc <- a })
+		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0", "-log-level", "error", "-admin-addr", ""}, args...), func(a string) { addrc <- a })
 	}()
 	select {
 	case a := <-addrc:
@@ -153,7 +153,7 @@ func TestSignals(t *testing.T) {
 		t.Fatalf("build: %v", err)
 	}
 	start := func(args ...string) (*exec.Cmd, string) {
-		cmd := exec.Command(exe, append([]string{"-addr", "127.0.0.1:0", "-data-dir", ""}, args...)...)
+		cmd := exec.Command(exe, append([]string{"-addr", "127.0.0.1:0", "-data-dir", "", "-admin-addr", ""}, args...)...)
 		out, err := cmd.StderrPipe()
 		if err != nil {
 			t.Fatal(err)

@@ -1,7 +1,8 @@
 // Command server runs Rallypoint: the lobby API, matchmaking and the game
-// WebSocket on one address.
+// WebSocket on one address, and the admin listener (metrics, /ops, pprof,
+// log level, health) on another.
 //
-//	go run ./cmd/server -addr 127.0.0.1:8080
+//	go run ./cmd/server -addr 127.0.0.1:8080 -admin-addr 127.0.0.1:9090
 package main
 
 import (
@@ -11,7 +12,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	httppprof "net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime"
@@ -27,6 +27,7 @@ import (
 
 	"github.com/rallypoint/rallypoint/game"
 	"github.com/rallypoint/rallypoint/internal/app"
+	"github.com/rallypoint/rallypoint/internal/ops"
 	"github.com/rallypoint/rallypoint/lobby"
 	"github.com/rallypoint/rallypoint/netcode"
 	"github.com/rallypoint/rallypoint/web"
@@ -45,22 +46,12 @@ func main() {
 	}
 }
 
-// debugMux serves the runtime profiles.
-func debugMux() *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", httppprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", httppprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
-	return mux
-}
-
 // run serves until ctx ends, then shuts down gracefully. ready, if set, is
-// called with the bound address once the server accepts connections.
+// called with the bound public address once the server accepts connections.
 func run(ctx context.Context, args []string, ready func(addr string)) error {
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	adminAddr := fs.String("admin-addr", "127.0.0.1:9090", "admin listener: /metrics, /ops, /debug/pprof, /log/level, /healthz, /readyz (keep it private; empty: off, and no metrics are kept)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	dataDir := fs.String("data-dir", ".rallypoint", "where signing keys and revocations persist (empty: in memory)")
 	hz := fs.Int("hz", 30, "tick rate of new matches")
@@ -78,7 +69,6 @@ func run(ctx context.Context, args []string, ready func(addr string)) error {
 	sessionBurst := fs.Int("session-rate-burst", 20, "authenticated lobby request burst per session")
 	trusted := fs.String("trusted-proxies", "", "comma-separated reverse proxies (CIDRs or IPs) whose X-Forwarded-For names the client, for rate limits and socket caps")
 	cpuProfile := fs.String("cpu-profile", "", "write a CPU profile to this file until shutdown (benchmarks)")
-	debugAddr := fs.String("debug-addr", "", "serve /debug/pprof on this address (keep it on loopback)")
 	memRate := fs.Int("mem-profile-rate", 0, "runtime.MemProfileRate for heap profiles (0: Go's default)")
 	gcPercent := fs.Int("gc-percent", 50, "GC target percent (0: GOGC or Go's default). Matches allocate almost nothing per tick, so a low target costs little CPU and keeps per-connection memory down")
 	if err := fs.Parse(args); err != nil {
@@ -122,7 +112,7 @@ func run(ctx context.Context, args []string, ready func(addr string)) error {
 		}
 	}
 	games := gameConfigs(*hz, *maxRewind, *matchTime)
-	a, err := app.New(app.Config{
+	o, err := ops.New(ops.Config{Level: &zc.Level, NoMetrics: *adminAddr == ""}, app.Config{
 		Lobby: lobby.Config{
 			DataDir:        *dataDir,
 			ReconnectGrace: *grace,
@@ -143,17 +133,23 @@ func run(ctx context.Context, args []string, ready func(addr string)) error {
 	if err != nil {
 		return err
 	}
-	srv := newHTTPServer(*addr, a.Handler(), log)
+	srv := newHTTPServer(*addr, o.Handler(), log)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
-		return errors.Join(err, a.Shutdown(context.Background()))
+		return errors.Join(err, o.Shutdown(context.Background()))
+	}
+	admin := &http.Server{Handler: o.AdminHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(log.Named("admin"))}
+	var adminLn net.Listener
+	if *adminAddr != "" {
+		if adminLn, err = net.Listen("tcp", *adminAddr); err != nil {
+			return errors.Join(fmt.Errorf("admin listener: %w", err), ln.Close(), o.Shutdown(context.Background()))
+		}
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
-	if *debugAddr != "" {
-		dbg := &http.Server{Addr: *debugAddr, Handler: debugMux(), ReadHeaderTimeout: 10 * time.Second}
-		go func() { errc <- dbg.ListenAndServe() }()
-		defer dbg.Close()
+	if adminLn != nil {
+		go func() { errc <- admin.Serve(adminLn) }()
+		log.Info("admin listening", zap.String("addr", adminLn.Addr().String()))
 	}
 	if ready != nil {
 		ready(ln.Addr().String())
@@ -162,11 +158,12 @@ func run(ctx context.Context, args []string, ready func(addr string)) error {
 
 	select {
 	case err := <-errc:
-		return errors.Join(err, a.Shutdown(context.Background()))
+		return errors.Join(err, srv.Close(), admin.Close(), o.Shutdown(context.Background()))
 	case <-ctx.Done():
 	}
 	// Drain: no new tickets or matches (and /readyz says so); running
 	// matches play on for up to -drain-timeout.
+	a := o.App()
 	log.Info("draining", zap.Duration("timeout", *drainTimeout), zap.Int("matches", len(a.Game().Matches())))
 	dctx, dcancel := context.WithTimeout(context.Background(), *drainTimeout)
 	if err := a.Drain(dctx); err != nil {
@@ -178,10 +175,10 @@ func run(ctx context.Context, args []string, ready func(addr string)) error {
 	defer cancel()
 	// Stop accepting while the App ends event streams, matches and sockets
 	// (http.Server.Shutdown waits for open SSE requests and does not close
-	// hijacked WebSockets).
+	// hijacked WebSockets). The admin listener serves until the end.
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Shutdown(ctx) }()
-	err = errors.Join(a.Shutdown(ctx), <-httpDone)
+	err = errors.Join(o.Shutdown(ctx), <-httpDone, admin.Shutdown(ctx))
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -22,7 +24,7 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	done := make(chan error, 1)
 	dir := t.TempDir()
 	go func() {
-		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-data-dir", dir, "-log-level", "error"}, func(a string) { addrc <- a })
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-data-dir", dir, "-log-level", "error"}, func(a string) { addrc <- a })
 	}()
 	var base string
 	select {
@@ -50,6 +52,69 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		t.Fatalf("guest sign-in: %d", resp.StatusCode)
+	}
+	http.DefaultClient.CloseIdleConnections()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("server did not stop")
+	}
+}
+
+// TestAdminListener: -admin-addr serves the metrics, the ops page and the
+// readiness probe; the public address serves none of the admin routes.
+func TestAdminListener(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminAddr := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-admin-addr", adminAddr, "-data-dir", "", "-log-level", "error"}, func(a string) { addrc <- a })
+	}()
+	var public string
+	select {
+	case a := <-addrc:
+		public = "http://" + a
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("server did not start")
+	}
+	get := func(url string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	admin := "http://" + adminAddr
+	if code, body := get(admin + "/metrics"); code != 200 || !strings.Contains(body, "rallypoint_ticks_total") {
+		t.Errorf("admin /metrics: %d", code)
+	}
+	for _, path := range []string{"/ops", "/readyz", "/healthz", "/log/level", "/debug/pprof/"} {
+		if code, _ := get(admin + path); code != 200 {
+			t.Errorf("admin %s: %d", path, code)
+		}
+	}
+	for _, path := range []string{"/metrics", "/ops", "/log/level", "/debug/pprof/"} {
+		if code, body := get(public + path); code == 200 || strings.Contains(body, "rallypoint_") {
+			t.Errorf("public %s: %d", path, code)
+		}
+	}
+	if code, _ := get(public + "/readyz"); code != 200 {
+		t.Errorf("public /readyz: %d", code)
 	}
 	http.DefaultClient.CloseIdleConnections()
 	cancel()

@@ -18,7 +18,7 @@ func TestServesDemo(t *testing.T) {
 	addrc := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-data-dir", "", "-log-level", "error"}, func(a string) { addrc <- a })
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-data-dir", "", "-log-level", "error"}, func(a string) { addrc <- a })
 	}()
 	var base string
 	select {

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -44,7 +46,12 @@ type App struct {
 	game  *netcode.Server
 	mux   *http.ServeMux
 	log   *zap.Logger
+
+	draining atomic.Bool // set by SetDraining; /readyz answers 503 while set
 }
+
+// ErrDraining is Ready's answer while the App is draining.
+var ErrDraining = errors.New("app: draining")
 
 // New builds the game server and the lobby and wires them together.
 func New(cfg Config, log *zap.Logger) (*App, error) {
@@ -89,15 +96,16 @@ func New(cfg Config, log *zap.Logger) (*App, error) {
 	a.mux = http.NewServeMux()
 	a.mux.Handle("GET /v1/ws", srv.Handler())
 	a.mux.Handle("/v1/", lob.Handler())
-	a.mux.HandleFunc("GET /healthz", a.healthz)
+	a.mux.HandleFunc("GET /healthz", a.Healthz)
+	a.mux.HandleFunc("GET /readyz", a.Readyz)
 	if cfg.Web != nil {
 		a.mux.Handle("/", cfg.Web)
 	}
 	return a, nil
 }
 
-// Handler serves the lobby API, the game WebSocket, /healthz and the web
-// files.
+// Handler serves the lobby API, the game WebSocket, /healthz, /readyz and
+// the web files.
 func (a *App) Handler() http.Handler { return a.mux }
 
 // Lobby returns the lobby service.
@@ -121,6 +129,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 // ctx.Err(), and Shutdown ends them with a "shutdown" result). Reconnects,
 // socket tokens and results keep working meanwhile.
 func (a *App) Drain(ctx context.Context) error {
+	a.SetDraining(true) // /readyz: not ready
 	a.lobby.Drain()
 	return a.game.Drain(ctx)
 }
@@ -138,9 +147,46 @@ func matchResult(info netcode.MatchInfo, res game.Result, err error) lobby.Match
 	return r
 }
 
-func (a *App) healthz(w http.ResponseWriter, _ *http.Request) {
+// SetDraining marks the App as draining (true) or not: while draining,
+// Ready fails and /readyz answers 503 so load balancers send new players
+// elsewhere; matches in progress are not touched. Drain sets it.
+func (a *App) SetDraining(on bool) { a.draining.Store(on) }
+
+// Draining reports whether the App is draining: SetDraining(true) or Drain.
+func (a *App) Draining() bool { return a.draining.Load() || a.game.Draining() }
+
+// Ready returns nil when the App accepts new players: it is not draining,
+// and the lobby is open with a store that answers. Otherwise the error says
+// why (ErrDraining, or the lobby's, which wraps lobby.ErrClosed when the
+// lobby or its store is closed).
+func (a *App) Ready(ctx context.Context) error {
+	if a.Draining() {
+		return ErrDraining
+	}
+	return a.lobby.Ready(ctx)
+}
+
+// Readyz serves GET /readyz: 200 {"status":"ready"} when Ready returns
+// nil, else 503 {"status":"not_ready","reason":...}.
+func (a *App) Readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := a.Ready(ctx); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_ = json.NewEncoder(w).Encode(map[string]string{"status": "not_ready", "reason": err.Error()})
+		return
+	}
+	_ = json.NewEncoder(w).Encode(map[string]string{"status": "ready"})
+}
+
+// Healthz serves GET /healthz: the process is alive and serving. It
+// always answers 200 with a few live figures (see docs/lobby-api.md).
+func (a *App) Healthz(w http.ResponseWriter, _ *http.Request) {
 	st := a.game.Stats()
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"status":      "ok",
 		"matches":     len(a.game.Matches()),

@@ -33,6 +33,7 @@ type Config struct {
 	Ramp               int           // new bots per second
 	Out                string        // results file (JSON lines), appended
 	ProfileDir         string        // if set, a CPU profile of the server per point
+	NoMetrics          bool          // run the server with -admin-addr "" (no metrics kept); else its admin listener is scraped every 15 s, as Prometheus would
 	Log                io.Writer     // progress
 }
 
@@ -61,6 +62,7 @@ type Point struct {
 	Matches               int      `json:"matches"`
 	Errors                int      `json:"errors"`
 	Saturated             bool     `json:"saturated"`
+	Metrics               bool     `json:"metrics"` // metrics kept and scraped every 15 s
 	Notes                 []string `json:"notes,omitempty"`
 }
 
@@ -115,6 +117,28 @@ func appendJSON(path string, p Point) error {
 	return errors.Join(err, f.Close())
 }
 
+// scrape reads url every interval until ctx ends, as a Prometheus server
+// would, so a measured point includes the cost of exporting the metrics.
+func scrape(ctx context.Context, url string, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return
+		}
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
+}
+
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -125,7 +149,7 @@ func freePort() (int, error) {
 }
 
 func runPoint(ctx context.Context, cfg Config, n int) (Point, error) {
-	p := Point{Scenario: "arena-8x32", Time: time.Now().UTC().Format(time.RFC3339), Clients: n, Hz: cfg.Hz, Interest: cfg.Interest, WindowS: cfg.Window.Seconds()}
+	p := Point{Scenario: "arena-8x32", Time: time.Now().UTC().Format(time.RFC3339), Clients: n, Hz: cfg.Hz, Interest: cfg.Interest, WindowS: cfg.Window.Seconds(), Metrics: !cfg.NoMetrics}
 	port, err := freePort()
 	if err != nil {
 		return p, err
@@ -134,6 +158,19 @@ func runPoint(ctx context.Context, cfg Config, n int) (Point, error) {
 	args := []string{"-addr", fmt.Sprintf("127.0.0.1:%d", port), "-hz", strconv.Itoa(cfg.Hz),
 		"-interest", fmt.Sprint(cfg.Interest), "-data-dir", "", "-log-level", "error",
 		"-bot-fill", "-1s", "-rate-limit", "100000", "-rate-burst", "100000"}
+	if cfg.NoMetrics {
+		args = append(args, "-admin-addr", "")
+	} else {
+		adminPort, err := freePort()
+		if err != nil {
+			return p, err
+		}
+		admin := fmt.Sprintf("127.0.0.1:%d", adminPort)
+		args = append(args, "-admin-addr", admin)
+		sctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go scrape(sctx, "http://"+admin+"/metrics", 15*time.Second)
+	}
 	if cfg.ProfileDir != "" {
 		args = append(args, "-cpu-profile", filepath.Join(cfg.ProfileDir, fmt.Sprintf("server-%dhz-i%.0f-%d.pprof", cfg.Hz, cfg.Interest, n)))
 	}

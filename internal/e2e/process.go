@@ -28,7 +28,7 @@ type serverProcess struct {
 // ticket), so the harness queues the Go bots right after the pages.
 func startServerProcess(bin string, cfg Config, extra []string) (*serverProcess, error) {
 	args := []string{
-		"-addr", "127.0.0.1:0", "-data-dir", "", "-log-level", "info",
+		"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-data-dir", "", "-log-level", "info",
 		"-hz", strconv.Itoa(cfg.Hz), "-interest", "0", "-bot-fill", "-1s",
 		"-match-time", strconv.Itoa(cfg.MatchSeconds) + "s",
 		"-rate-limit", "1000", "-rate-burst", "1000", "-session-rate-limit", "1000", "-session-rate-burst", "1000",
