@@ -692,10 +692,14 @@ export class Rallypoint {
     const rewind = this.o.maxRewindMs ?? 200;
     const clock = this.clock;
     if (!clock || rewind <= 0) return;
-    // the view lag is the delay plus everything else (round trip, waits):
-    // the delay that fits is the window (plus a tick of slack) minus the rest
+    // The view lag is the delay plus everything else (round trip, waits).
+    // The server does not count an Input's wait in its buffer against the
+    // window (up to 4 ticks; roughly the input wait beyond half a tick), so
+    // the delay that fits is the window, plus that wait, plus a tick of
+    // slack, minus the rest.
     const rest = s.viewLagMs - clock.delayMs();
-    clock.maxDelayMs = rewind + this.tickMs - rest;
+    const buffered = Math.min(4 * this.tickMs, Math.max(0, s.inputWaitMs - this.tickMs / 2));
+    clock.maxDelayMs = rewind + buffered + this.tickMs - rest;
   }
 
   private onMessage(m: ServerMessage, bytes: number): void {
