@@ -82,9 +82,16 @@ function closeSocket(ws: WebSocketLike, code: number, reason: string): void {
   }
 }
 
-/** PermanentCloseCodes are the codes after which a client must not reconnect. */
+/**
+ * PermanentCloseCodes are the codes after which a client must not reconnect
+ * (protocol.md section 9, as the reference Go client's CloseError.Permanent):
+ * the match is over or left (1000), the token or session is refused (4001,
+ * 4003), the version (4004), a newer connection owns the seat (4009), the
+ * seat or match is gone (4010, 4011, 4012), and abuse, which costs the seat
+ * (1002, 1003, 1009, 4006, 4007).
+ */
 export const PermanentCloseCodes: ReadonlySet<number> = new Set([
-  1000, 4001, 4003, 4004, 4006, 4007, 4009, 4010, 4011, 4012,
+  1000, 1002, 1003, 1009, 4001, 4003, 4004, 4006, 4007, 4009, 4010, 4011, 4012,
 ]);
 
 /** isPermanentClose reports whether a close code forbids reconnecting. */
