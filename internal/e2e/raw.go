@@ -244,7 +244,7 @@ func Analyze(r *Raw, in Inputs) (rep Report, problems []string) {
 			if len(lags) > 0 {
 				v.Max = slices.Max(lags)
 			}
-			v.Note = "server tick of each hit minus the render tick the shooter aimed at (how far back the server must rewind; the cap is MaxRewind, 200 ms = 6 ticks by default)"
+			v.Note = "server tick of each hit minus the render tick the shooter aimed at: how far back the server rewound, including the Input's wait in its buffer (the 200 ms cap counts from the tick the Input reached the server)"
 			rep.Add(v)
 		}
 	}
