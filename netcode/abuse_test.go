@@ -331,66 +331,63 @@ func TestDetachDuringStall(t *testing.T) {
 }
 
 // TestSocketCaps: sockets that never send a Hello are capped per client
-// address (HTTP 429 before the upgrade, no goroutine or buffer spent on
-// them), a socket's slot comes back when it is seated or closes, and
-// honest clients from the same address still get in.
+// address: past MaxPendingPerAddr the oldest silent one is closed (4005)
+// to make room, so a flood holds at most that many, and an honest client
+// from the same address (a NAT neighbour) still gets in at once.
 func TestSocketCaps(t *testing.T) {
 	env := newTestServer(t, netcode.Config{})
 	id := env.match(netcode.MatchSpec{Mode: "bench", Players: players(8)})
-	var silent []net.Conn
-	defer func() {
-		for _, c := range silent {
-			_ = c.Close()
-		}
-	}()
-	upgraded, refused := 0, 0
+	var silent []*tcpWS
 	for range 600 {
-		conn, err := net.Dial("tcp", strings.TrimPrefix(env.hs.URL, "http://"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		silent = append(silent, conn)
-		req := "GET /v1/ws?match=" + id + " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-		if _, err := conn.Write([]byte(req)); err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch resp.StatusCode {
-		case http.StatusSwitchingProtocols:
-			upgraded++
-		case http.StatusTooManyRequests:
-			refused++
-			if resp.Header.Get("Retry-After") == "" {
-				t.Error("429 without Retry-After")
-			}
-		default:
-			t.Fatalf("status %d", resp.StatusCode)
+		silent = append(silent, env.tcp(id))
+	}
+	if got := env.srv.Stats().PendingEvicted.Load(); got != 600-256 {
+		t.Fatalf("%d silent sockets evicted, want %d (600 opened, 256 may wait)", got, 600-256)
+	}
+	for _, w := range silent[:600-256] {
+		if code, _ := w.closed(); code != wire.CodeHandshakeTimeout {
+			t.Fatalf("an evicted socket closed with %d, want %d", code, wire.CodeHandshakeTimeout)
 		}
 	}
-	if upgraded != 256 || refused != 600-256 {
-		t.Fatalf("%d silent sockets upgraded, %d refused; want 256 and %d", upgraded, refused, 600-256)
+	// The flood is still there (256 waiting): an honest client gets in,
+	// and evicts only the oldest silent socket.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, env.wsURL(id), env.token(1, id))
+	if err != nil {
+		t.Fatalf("an honest client behind the flooding address: %v", err)
 	}
-	if env.srv.Stats().ConnsRefused.Load() != uint64(refused) {
-		t.Errorf("ConnsRefused = %d", env.srv.Stats().ConnsRefused.Load())
+	_ = c.Close()
+	if code, _ := silent[600-256].closed(); code != wire.CodeHandshakeTimeout {
+		t.Errorf("the oldest waiting socket closed with %d, want %d", code, wire.CodeHandshakeTimeout)
 	}
-	// Closing silent sockets frees their slots: an honest client gets in.
-	for _, c := range silent[:10] {
-		_ = c.Close()
+}
+
+// TestOpenSocketCap: past MaxConnsPerAddr open sockets, one more from the
+// address is refused with HTTP 429 and Retry-After before the upgrade.
+func TestOpenSocketCap(t *testing.T) {
+	env := newTestServer(t, netcode.Config{MaxConnsPerAddr: 5})
+	id := env.match(netcode.MatchSpec{Mode: "bench", Players: players(8)})
+	for range 5 {
+		env.tcp(id)
 	}
-	testkit.WaitFor(t, "slots to come back", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		c, err := client.Dial(ctx, env.wsURL(id), env.token(1, id))
-		if err != nil {
-			return false
-		}
-		_ = c.Close()
-		return true
-	})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(env.hs.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req := "GET /v1/ws?match=" + id + " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	if _, err := conn.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("the sixth socket: %d (Retry-After %q), want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
 }
 
 // TestSocketOutlivesReadTimeout: the HTTP server's ReadTimeout (for slow

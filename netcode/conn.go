@@ -57,6 +57,7 @@ type conn struct {
 	abusive  atomic.Uint32 // the close code, when closed for abuse: the seat is lost
 	gone     atomic.Bool   // OnClose ran: the socket is finished
 	pending  atomic.Bool   // counted as a socket before its Hello
+	setup    atomic.Int32  // setupRunning, setupDone or setupEvicted
 	seatedAs atomic.Uint32 // the player, once attached (for KickPlayer)
 	released atomic.Bool   // its socket slot was returned
 

@@ -43,43 +43,63 @@ type Server struct {
 	ended   LoopTotals            // guarded by mu: the loop counters of removed rooms
 }
 
-// addrConns counts one client address's sockets.
-type addrConns struct{ open, pending int }
+// addrConns counts one client address's sockets, and lists those still
+// waiting for their Hello, oldest first.
+type addrConns struct {
+	open    int
+	pending []*conn
+}
 
-// admit reserves a socket slot for addr, or says which cap refused it
-// ("address" or "server").
-func (s *Server) admit(addr string) string {
+// admit reserves a socket slot for c at c.addr, or says which cap refused
+// it ("address" or "server"). An address at its cap of sockets without a
+// Hello does not refuse a new one: its oldest such socket is closed to
+// make room (returned as evict). So a flood of silent sockets from one
+// address holds at most MaxPendingPerAddr of them, and an honest client
+// behind the same address (a NAT) still gets in: it sends its Hello at
+// once, long before the flood could push it out.
+func (s *Server) admit(c *conn) (refused string, evict *conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a := s.byAddr[addr]
+	a := s.byAddr[c.addr]
 	if a == nil {
 		a = &addrConns{}
 	}
 	switch {
 	case len(s.conns) >= s.cfg.MaxConns || s.pending >= s.cfg.MaxPending:
-		return "server"
-	case a.open >= s.cfg.MaxConnsPerAddr || a.pending >= s.cfg.MaxPendingPerAddr:
-		return "address"
+		return "server", nil
+	case a.open >= s.cfg.MaxConnsPerAddr:
+		return "address", nil
+	case len(a.pending) >= s.cfg.MaxPendingPerAddr:
+		evict = a.pending[0]
+		a.pending = a.pending[1:]
+		evict.pending.Store(false)
+		s.pending--
 	}
 	a.open++
-	a.pending++
+	a.pending = append(a.pending, c)
+	c.pending.Store(true)
 	s.pending++
-	s.byAddr[addr] = a
-	return ""
+	s.byAddr[c.addr] = a
+	return "", evict
 }
 
 // settled ends c's pending state (its Hello was handled, or it closed);
 // only the first call counts.
 func (s *Server) settled(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if !c.pending.CompareAndSwap(true, false) {
 		return
 	}
-	s.mu.Lock()
 	s.pending--
 	if a := s.byAddr[c.addr]; a != nil {
-		a.pending--
+		for i, p := range a.pending {
+			if p == c {
+				a.pending = append(a.pending[:i], a.pending[i+1:]...)
+				break
+			}
+		}
 	}
-	s.mu.Unlock()
 }
 
 // release returns c's socket slot; only the first call counts.
@@ -152,8 +172,18 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	addr := s.cfg.ClientAddr(r)
-	switch s.admit(addr) {
+	c := &conn{
+		srv:       s,
+		addr:      s.cfg.ClientAddr(r),
+		remote:    r.RemoteAddr,
+		wantMatch: r.URL.Query().Get("match"),
+		limiter:   rate.NewLimiter(rate.Limit(s.cfg.MessageRate), s.cfg.MessageBurst),
+	}
+	refused, evict := s.admit(c)
+	if evict != nil {
+		s.evictPending(evict)
+	}
+	switch refused {
 	case "address":
 		s.stats.ConnsRefused.Add(1)
 		w.Header().Set("Retry-After", "1")
@@ -165,14 +195,6 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many sockets", http.StatusServiceUnavailable)
 		return
 	}
-	c := &conn{
-		srv:       s,
-		addr:      addr,
-		remote:    r.RemoteAddr,
-		wantMatch: r.URL.Query().Get("match"),
-		limiter:   rate.NewLimiter(rate.Limit(s.cfg.MessageRate), s.cfg.MessageBurst),
-	}
-	c.pending.Store(true)
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		s.release(c)
@@ -215,6 +237,26 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		defer s.wg.Done()
 		socket.ReadLoop()
 	}()
+	if !c.setup.CompareAndSwap(setupRunning, setupDone) {
+		c.fail(wire.CodeHandshakeTimeout, evictText) // evicted while it was being set up
+	}
+}
+
+const (
+	setupRunning int32 = iota // serveWS is still setting the socket up
+	setupDone                 // the socket is up: fail works
+	setupEvicted              // evicted before it was up: serveWS closes it
+	evictText    = "no hello, and newer sockets from this address are waiting"
+)
+
+// evictPending closes c, a socket without a Hello, to make room for a
+// newer one from its address.
+func (s *Server) evictPending(c *conn) {
+	s.stats.PendingEvicted.Add(1)
+	if c.setup.CompareAndSwap(setupRunning, setupEvicted) {
+		return
+	}
+	c.fail(wire.CodeHandshakeTimeout, evictText)
 }
 
 func (s *Server) track(c *conn) bool {

@@ -13,6 +13,7 @@ type Stats struct {
 	ConnsOpen        atomic.Int64  // sockets open now
 	ConnsTotal       atomic.Uint64 // sockets accepted
 	ConnsRefused     atomic.Uint64 // upgrades refused by a socket cap (429/503)
+	PendingEvicted   atomic.Uint64 // sockets without a Hello closed to make room for a newer one from their address
 	MessagesIn       atomic.Uint64 // client messages received
 	InputsIn         atomic.Uint64 // input frames received
 	MessagesOut      atomic.Uint64 // messages written
@@ -53,7 +54,7 @@ func (s *Stats) Closes(code uint16) uint64 {
 // CloseCodes lists every close code the server can send, for exporters.
 func CloseCodes() []uint16 {
 	return []uint16{
-		wire.CodeNormal, wire.CodeGoingAway, wire.CodeUnsupportedData, wire.CodeInternal, wire.CodeTryAgain,
+		wire.CodeNormal, wire.CodeGoingAway, wire.CodeProtocolError, wire.CodeUnsupportedData, wire.CodeTooLarge, wire.CodeInternal, wire.CodeTryAgain,
 		wire.CodeAuthFailed, wire.CodeTokenExpired, wire.CodeTokenRevoked, wire.CodeBadVersion,
 		wire.CodeHandshakeTimeout, wire.CodeMalformed, wire.CodeRateLimited, wire.CodeSlowConsumer,
 		wire.CodeReplaced, wire.CodeSeatExpired, wire.CodeMatchNotFound, wire.CodeMatchFull,

@@ -78,19 +78,19 @@ func (m *metrics) matched(mode string, waited time.Duration) {
 type collector struct {
 	app *app.App
 
-	connections, connectionsTotal, connsRefused       *prometheus.Desc
-	matches, players, bots, seatsHeld, matchesStarted *prometheus.Desc
-	ticks, droppedTicks                               *prometheus.Desc
-	snapshots, snapshotsDropped, keyframes, bytesSent *prometheus.Desc
-	messagesSent, messagesReceived                    *prometheus.Desc
-	inputsReceived, inputsApplied, inputsDropped      *prometheus.Desc
-	closeCodes, rateLimited, authFailures             *prometheus.Desc
-	slowPauses, slowResyncs, slowKicks, idleKicks     *prometheus.Desc
-	reconnects, malformed, writeErrors, panics        *prometheus.Desc
-	matchCrashes                                      *prometheus.Desc
-	queueLength, tickets, tokensIssued, tokensRefused *prometheus.Desc
-	placementsFailed, sseStreams, streamsRefused      *prometheus.Desc
-	draining                                          *prometheus.Desc
+	connections, connectionsTotal, connsRefused, connsEvicted *prometheus.Desc
+	matches, players, bots, seatsHeld, matchesStarted         *prometheus.Desc
+	ticks, droppedTicks                                       *prometheus.Desc
+	snapshots, snapshotsDropped, keyframes, bytesSent         *prometheus.Desc
+	messagesSent, messagesReceived                            *prometheus.Desc
+	inputsReceived, inputsApplied, inputsDropped              *prometheus.Desc
+	closeCodes, rateLimited, authFailures                     *prometheus.Desc
+	slowPauses, slowResyncs, slowKicks, idleKicks             *prometheus.Desc
+	reconnects, malformed, writeErrors, panics                *prometheus.Desc
+	matchCrashes                                              *prometheus.Desc
+	queueLength, tickets, tokensIssued, tokensRefused         *prometheus.Desc
+	placementsFailed, sseStreams, streamsRefused              *prometheus.Desc
+	draining                                                  *prometheus.Desc
 
 	codeLabels map[uint16]string // close code -> label, built once
 }
@@ -104,6 +104,7 @@ func newCollector(a *app.App) *collector {
 		connections:      d("connections", "Game sockets open now, by state: handshake (waiting for hello), playing, closing.", "state"),
 		connectionsTotal: d("connections_total", "Game sockets accepted."),
 		connsRefused:     d("connections_refused_total", "Game socket upgrades refused by a per-address or server-wide cap (HTTP 429/503)."),
+		connsEvicted:     d("connections_evicted_total", "Game sockets without a Hello closed (4005) to make room for a newer one from the same address."),
 		matches:          d("matches", "Matches running on this server, by mode and state.", "mode", "state"),
 		players:          d("players", "Human players connected to a match, by mode.", "mode"),
 		bots:             d("bots", "Server-side bot players in matches, by mode.", "mode"),
@@ -179,6 +180,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.connections, float64(closing), "closing")
 	counter(c.connectionsTotal, st.ConnsTotal.Load())
 	counter(c.connsRefused, st.ConnsRefused.Load())
+	counter(c.connsEvicted, st.PendingEvicted.Load())
 
 	type modeState struct{ mode, state string }
 	matches := make(map[modeState]int)
