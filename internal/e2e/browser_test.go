@@ -81,6 +81,9 @@ func TestBrowserPlay(t *testing.T) {
 		cfg.Configure = func(ac *app.Config) {
 			g := ac.Games[game.ModeArena]
 			g.MaxRewind = d
+			if d <= 0 {
+				g.MaxRewind = -1 // off (game.Config's 0 means the default)
+			}
 			ac.Games[game.ModeArena] = g
 		}
 		cfg.ServerArgs = append(cfg.ServerArgs, "-max-rewind", v)
