@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rallypoint/rallypoint/game"
+	"github.com/rallypoint/rallypoint/internal/testkit"
 	"github.com/rallypoint/rallypoint/netcode"
 	"github.com/rallypoint/rallypoint/netcode/client"
 	"github.com/rallypoint/rallypoint/netcode/wire"
@@ -61,5 +62,19 @@ func TestDrainThenShutdown(t *testing.T) {
 	}
 	if r := <-results; r.Reason != "shutdown" || len(r.Players) != 2 {
 		t.Errorf("MatchEnded %+v, want shutdown with both players", r)
+	}
+}
+
+// TestKeyframeReasons: keyframes are counted by why they were sent; a new
+// connection's first snapshot is a join.
+func TestKeyframeReasons(t *testing.T) {
+	env := newTestServer(t, netcode.Config{})
+	id := env.match(netcode.MatchSpec{Mode: "bench", Players: players(2)})
+	k := &cadence{}
+	env.dial(1, id, k.option())
+	testkit.WaitFor(t, "the first snapshot", func() bool { n, _, _ := k.get(); return n > 0 })
+	st := env.srv.Stats()
+	if st.KeyframesBy[0].Load() != 1 || st.Keyframes.Load() != 1 || netcode.KeyframeReasons()[0] != "join" {
+		t.Errorf("keyframes %d, by reason %d/%d/%d, want 1 join", st.Keyframes.Load(), st.KeyframesBy[0].Load(), st.KeyframesBy[1].Load(), st.KeyframesBy[2].Load())
 	}
 }

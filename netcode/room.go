@@ -28,12 +28,23 @@ type seat struct {
 	view   view
 }
 
+// Why a keyframe is sent (Stats.KeyframesBy).
+const (
+	keyJoin   uint8 = iota // the connection is new (a join or a resume)
+	keyDrop                // a snapshot was dropped: the client's base is gone
+	keyResync              // the client was paused for unacknowledged snapshots
+)
+
+// KeyframeReasons names the indexes of Stats.KeyframesBy.
+func KeyframeReasons() [3]string { return [3]string{"join", "drop", "resync"} }
+
 // view is what a connected client has been sent: the base of its next delta.
 type view struct {
 	known      []uint32 // sorted ids the client holds (interest mode)
 	next       []uint32 // scratch for the next known set
 	wholeWorld bool     // interest off: the client holds exactly the previous tick's world
 	needKey    bool     // next snapshot must be a keyframe
+	keyReason  uint8    // why: keyJoin, keyDrop or keyResync
 	paused     bool     // too many unacknowledged snapshots; waiting for acks
 	lastSent   uint32   // tick of the last snapshot queued (the next base)
 	stalledAt  time.Time
@@ -315,6 +326,7 @@ func (r *room) attachOnLoop(c *conn, g Grant) error {
 	}
 	s.conn, s.seen, s.since = c, true, time.Time{}
 	s.view.needKey, s.view.paused, s.view.wholeWorld = true, false, false
+	s.view.keyReason = keyJoin
 	s.view.lastSent, s.view.stalledAt = 0, time.Time{}
 	c.ack.Store(0)
 	w := r.sim.World()
@@ -458,7 +470,7 @@ func (r *room) sendSnapshot(s *seat, tick uint32, now time.Time) {
 		r.stalled(s, now)
 		return
 	case v.paused: // caught up, or gone quiet: resume with a keyframe
-		v.paused, v.needKey = false, true
+		v.paused, v.needKey, v.keyReason = false, true, keyResync
 		r.srv.stats.Resyncs.Add(1)
 	case fresh && v.lastSent != 0 && c.lag.Load() > r.inFlight:
 		v.paused = true
@@ -499,9 +511,10 @@ func (r *room) sendSnapshot(s *seat, tick uint32, now time.Time) {
 		r.srv.stats.Snapshots.Add(1)
 		if key {
 			r.srv.stats.Keyframes.Add(1)
+			r.srv.stats.KeyframesBy[v.keyReason].Add(1)
 		}
 	case pushDropped:
-		v.needKey, v.wholeWorld = true, false
+		v.needKey, v.wholeWorld, v.keyReason = true, false, keyDrop
 		r.srv.stats.SnapshotsDropped.Add(1)
 		r.stalled(s, now)
 	}

@@ -10,29 +10,30 @@ import (
 // Stats are the server's counters, updated atomically where they happen
 // and read by metrics exporters and tests.
 type Stats struct {
-	ConnsOpen        atomic.Int64  // sockets open now
-	ConnsTotal       atomic.Uint64 // sockets accepted
-	ConnsRefused     atomic.Uint64 // upgrades refused by a socket cap (429/503)
-	PendingEvicted   atomic.Uint64 // sockets without a Hello closed to make room for a newer one from their address
-	MessagesIn       atomic.Uint64 // client messages received
-	InputsIn         atomic.Uint64 // input frames received
-	MessagesOut      atomic.Uint64 // messages written
-	BytesOut         atomic.Uint64 // payload bytes written (without frame headers)
-	Snapshots        atomic.Uint64 // snapshots queued
-	Keyframes        atomic.Uint64 // of which keyframes
-	SnapshotsDropped atomic.Uint64 // snapshots dropped because the outbox was full
-	Paused           atomic.Uint64 // times a client was paused for unacknowledged snapshots
-	Resyncs          atomic.Uint64 // keyframes sent after a pause
-	Resumes          atomic.Uint64 // sockets that took over a held seat
-	Replaced         atomic.Uint64 // sockets closed because a newer one took the seat
-	SlowDisconnects  atomic.Uint64 // clients closed as slow consumers
-	IdleDisconnects  atomic.Uint64 // clients closed for silence
-	RateLimited      atomic.Uint64 // clients closed for flooding
-	Malformed        atomic.Uint64 // messages that did not decode
-	AuthFailures     atomic.Uint64 // hellos refused
-	WriteErrors      atomic.Uint64 // socket writes that failed
-	Panics           atomic.Uint64 // panics recovered at a connection boundary
-	MatchCrashes     atomic.Uint64 // matches ended by a panic
+	ConnsOpen        atomic.Int64     // sockets open now
+	ConnsTotal       atomic.Uint64    // sockets accepted
+	ConnsRefused     atomic.Uint64    // upgrades refused by a socket cap (429/503)
+	PendingEvicted   atomic.Uint64    // sockets without a Hello closed to make room for a newer one from their address
+	MessagesIn       atomic.Uint64    // client messages received
+	InputsIn         atomic.Uint64    // input frames received
+	MessagesOut      atomic.Uint64    // messages written
+	BytesOut         atomic.Uint64    // payload bytes written (without frame headers)
+	Snapshots        atomic.Uint64    // snapshots queued
+	Keyframes        atomic.Uint64    // of which keyframes
+	KeyframesBy      [3]atomic.Uint64 // keyframes by reason, indexed as KeyframeReasons
+	SnapshotsDropped atomic.Uint64    // snapshots dropped because the outbox was full
+	Paused           atomic.Uint64    // times a client was paused for unacknowledged snapshots
+	Resyncs          atomic.Uint64    // keyframes sent after a pause
+	Resumes          atomic.Uint64    // sockets that took over a held seat
+	Replaced         atomic.Uint64    // sockets closed because a newer one took the seat
+	SlowDisconnects  atomic.Uint64    // clients closed as slow consumers
+	IdleDisconnects  atomic.Uint64    // clients closed for silence
+	RateLimited      atomic.Uint64    // clients closed for flooding
+	Malformed        atomic.Uint64    // messages that did not decode
+	AuthFailures     atomic.Uint64    // hellos refused
+	WriteErrors      atomic.Uint64    // socket writes that failed
+	Panics           atomic.Uint64    // panics recovered at a connection boundary
+	MatchCrashes     atomic.Uint64    // matches ended by a panic
 	MatchesStarted   atomic.Uint64
 	closes           [5000]atomic.Uint64
 }

@@ -114,7 +114,7 @@ func newCollector(a *app.App) *collector {
 		droppedTicks:     d("dropped_ticks_total", "Overdue match ticks skipped after stalls."),
 		snapshots:        d("snapshots_sent_total", "Snapshots queued to clients (deltas and keyframes)."),
 		snapshotsDropped: d("snapshots_dropped_total", "Snapshots dropped because a client's outbox was full."),
-		keyframes:        d("keyframes_sent_total", "Keyframe snapshots queued to clients (joins, resumes, resyncs after a pause or a drop)."),
+		keyframes:        d("keyframes_sent_total", "Keyframe snapshots queued to clients, by reason: join (a new connection or a resume), drop (after a dropped snapshot), resync (after a pause for unacknowledged snapshots).", "reason"),
 		bytesSent:        d("sent_bytes_total", "WebSocket payload bytes written to game clients (frame headers excluded)."),
 		messagesSent:     d("messages_sent_total", "WebSocket messages written to game clients."),
 		messagesReceived: d("messages_received_total", "WebSocket messages received from game clients."),
@@ -222,7 +222,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 
 	counter(c.snapshots, st.Snapshots.Load())
 	counter(c.snapshotsDropped, st.SnapshotsDropped.Load())
-	counter(c.keyframes, st.Keyframes.Load())
+	for i, reason := range netcode.KeyframeReasons() {
+		counter(c.keyframes, st.KeyframesBy[i].Load(), reason)
+	}
 	counter(c.bytesSent, st.BytesOut.Load())
 	counter(c.messagesSent, st.MessagesOut.Load())
 	counter(c.messagesReceived, st.MessagesIn.Load())
