@@ -330,11 +330,14 @@ func (c *conn) onHello(b []byte) {
 	grant, err := c.srv.cfg.Auth.Authenticate(ctx, hello.Token)
 	if err != nil {
 		c.srv.stats.AuthFailures.Add(1)
-		c.fail(codeFor(err), "token refused: "+authText(err))
+		code := codeFor(err)
+		c.srv.stats.authFailure(code)
+		c.fail(code, "token refused: "+authText(err))
 		return
 	}
 	if c.wantMatch != "" && c.wantMatch != grant.Match {
 		c.srv.stats.AuthFailures.Add(1)
+		c.srv.stats.AuthFailuresBy[authWrongMatch].Add(1)
 		c.fail(wire.CodeAuthFailed, "token refused: it is for another match")
 		return
 	}

@@ -31,6 +31,7 @@ type Stats struct {
 	RateLimited      atomic.Uint64    // clients closed for flooding
 	Malformed        atomic.Uint64    // messages that did not decode
 	AuthFailures     atomic.Uint64    // hellos refused
+	AuthFailuresBy   [4]atomic.Uint64 // of which, by reason, indexed as AuthFailureReasons
 	WriteErrors      atomic.Uint64    // socket writes that failed
 	Panics           atomic.Uint64    // panics recovered at a connection boundary
 	MatchCrashes     atomic.Uint64    // matches ended by a panic
@@ -79,4 +80,28 @@ func (t *LoopTotals) add(st *game.LoopStats) {
 	t.InputsApplied += st.InputsApplied.Load()
 	t.InputsStale += st.InputsStale.Load()
 	t.InputsOverflow += st.InputsOverflow.Load()
+}
+
+// Reasons a Hello's token was refused (Stats.AuthFailuresBy).
+const (
+	authInvalid    = iota // malformed, forged, of the wrong type, or already used (4001)
+	authExpired           // 4002
+	authRevoked           // the session logged out (4003)
+	authWrongMatch        // a token for another match than ?match= (4001)
+)
+
+// AuthFailureReasons names the indexes of Stats.AuthFailuresBy.
+func AuthFailureReasons() [4]string {
+	return [4]string{"invalid", "expired", "revoked", "wrong_match"}
+}
+
+func (s *Stats) authFailure(code uint16) {
+	switch code {
+	case wire.CodeTokenExpired:
+		s.AuthFailuresBy[authExpired].Add(1)
+	case wire.CodeTokenRevoked:
+		s.AuthFailuresBy[authRevoked].Add(1)
+	default:
+		s.AuthFailuresBy[authInvalid].Add(1)
+	}
 }

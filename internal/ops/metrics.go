@@ -123,7 +123,7 @@ func newCollector(a *app.App) *collector {
 		inputsDropped:    d("inputs_dropped_total", "Inputs dropped, by reason: stale (not newer than the last accepted), overflow (the match's input queue was full).", "reason"),
 		closeCodes:       d("close_codes_sent_total", "Game sockets the server closed, by WebSocket close code (see docs/protocol.md).", "code"),
 		rateLimited:      d("rate_limited_total", "Rate-limited clients: game sockets closed for flooding (where=socket), lobby requests answered 429 (where=lobby).", "where"),
-		authFailures:     d("auth_failures_total", "Game socket hellos refused: bad, expired or revoked token, or a token for another match."),
+		authFailures:     d("auth_failures_total", "Socket Hellos whose token was refused, by reason: invalid (malformed, forged, wrong type, already used), expired, revoked (logged out), wrong_match.", "reason"),
 		slowPauses:       d("slow_consumer_pauses_total", "Times snapshots to a client were paused because it had too many unacknowledged."),
 		slowResyncs:      d("slow_consumer_resyncs_total", "Paused clients resumed with a keyframe."),
 		slowKicks:        d("slow_consumer_kicks_total", "Clients closed as slow consumers."),
@@ -235,7 +235,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	lm := c.app.Lobby().Metrics()
 	counter(c.rateLimited, st.RateLimited.Load(), "socket")
 	counter(c.rateLimited, lm.RateLimited, "lobby")
-	counter(c.authFailures, st.AuthFailures.Load())
+	for i, reason := range netcode.AuthFailureReasons() {
+		counter(c.authFailures, st.AuthFailuresBy[i].Load(), reason)
+	}
 	counter(c.slowPauses, st.Paused.Load())
 	counter(c.slowResyncs, st.Resyncs.Load())
 	counter(c.slowKicks, st.SlowDisconnects.Load())
