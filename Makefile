@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    := ./...
 FUZZTIME ?= 15s
 
-.PHONY: run build test test-go lint bench bench-micro fuzz tidy clean web e2e chaos
+.PHONY: run build test test-go lint bench bench-micro fuzz tidy clean web e2e chaos react
 
 ## run: the whole server (lobby + game) on 127.0.0.1:8080 with embedded defaults
 run:
@@ -23,7 +23,7 @@ build:
 ## test: lint, then every test with the race detector (including a JavaScript
 ## protocol client in Node, written from docs/protocol.md alone), then the
 ## browser test (e2e)
-test: lint test-go e2e chaos
+test: lint test-go e2e chaos react
 
 test-go:
 	$(GO) mod download
@@ -43,6 +43,14 @@ e2e:
 ## minute; without the race detector, since it measures CPU and timing)
 chaos:
 	$(GO) test -count=1 -timeout 5m -run '^TestChaos$$' -v ./internal/chaos/
+
+## react: the React binding (web/react): tsc --noEmit, then its Chromium test
+## (internal/reacte2e: 20 provider mounts with and 20 without StrictMode
+## while the server counts sockets and event streams)
+react:
+	@test -d web/node_modules/react || npm ci --prefix web --no-audit --no-fund --loglevel=error
+	web/node_modules/.bin/tsc -p web/react --noEmit
+	$(GO) test -count=1 -timeout 8m -run '^TestReact' -v ./internal/reacte2e/
 
 ## lint: gofmt and go vet
 lint:
