@@ -94,6 +94,7 @@ export class RallypointStore {
   private match: MatchSnapshot = noMatch;
   private roster: readonly RosterEntry[] = noRoster;
   private signingIn: Promise<Session> | null = null;
+  private resuming: Promise<Session> | null = null;
   private frameFns = new Set<FrameListener>();
   private rafId = 0;
   private destroyed = false;
@@ -165,11 +166,24 @@ export class RallypointStore {
     return this.signingIn;
   }
 
-  /** resumeSession signs in again from a stored refresh token (it rotates: store the new one). */
-  async resumeSession(refreshToken: string): Promise<Session> {
-    const s = await this.client.resumeSession(refreshToken);
-    this.setSession();
-    return s;
+  /**
+   * resumeSession signs in again from a stored refresh token (it rotates:
+   * store the new one). Calls while one is under way share it, since a
+   * refresh token works once.
+   */
+  resumeSession(refreshToken: string): Promise<Session> {
+    this.resuming ??= this.client.resumeSession(refreshToken).then(
+      (s) => {
+        this.resuming = null;
+        this.setSession();
+        return s;
+      },
+      (err: unknown) => {
+        this.resuming = null;
+        throw err;
+      },
+    );
+    return this.resuming;
   }
 
   /**
