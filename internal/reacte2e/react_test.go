@@ -67,6 +67,7 @@ func serve(t *testing.T, origin string, matchSeconds int) (*app.App, *httptest.S
 
 // reactRun is what web/react/test/strictmode.mjs reports for one run.
 type reactRun struct {
+	React             string   `json:"react"`
 	Strict            bool     `json:"strict"`
 	Cycles            int      `json:"cycles"`
 	ReachedPlaying    int      `json:"reachedPlaying"`
@@ -83,7 +84,7 @@ type reactRun struct {
 }
 
 // TestReactStrictMode: the React test page (web/react/test/page.tsx, React's
-// development build) mounts and unmounts a <RallypointProvider> 20 times
+// development build, bundled once against React 19 and once against React 18) mounts and unmounts a <RallypointProvider> 20 times
 // without StrictMode and 20 times with it, each provider signing in,
 // queueing and playing (every other one unmounted while queued), on
 // another origin than the server. The server must never hold more than one
@@ -96,6 +97,22 @@ func TestReactStrictMode(t *testing.T) {
 	}
 	chromium := EnsureChromium(t)
 	web := webDir(t)
+	for _, v := range []struct {
+		name, modules string // where react and react-dom come from
+	}{
+		{"React19", "node_modules"},
+		{"React18", "react/test/react18/node_modules"},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			if _, err := os.Stat(filepath.Join(web, v.modules, "react")); err != nil {
+				t.Fatalf("%s/react is missing: run `npm ci --prefix web/%s` (make react does)", v.modules, filepath.Dir(v.modules))
+			}
+			testReactStrictMode(t, web, chromium, v.modules)
+		})
+	}
+}
+
+func testReactStrictMode(t *testing.T, web, chromium, modules string) {
 	start := time.Now()
 
 	// The page: bundled with esbuild, React's development build (StrictMode
@@ -103,6 +120,7 @@ func TestReactStrictMode(t *testing.T) {
 	dir := t.TempDir()
 	build := exec.Command(filepath.Join(web, "node_modules", ".bin", "esbuild"), "react/test/page.tsx",
 		"--bundle", "--format=esm", "--jsx=automatic", "--target=es2022", "--sourcemap",
+		"--alias:react=./"+modules+"/react", "--alias:react-dom=./"+modules+"/react-dom",
 		`--define:process.env.NODE_ENV="development"`, "--outfile="+filepath.Join(dir, "page.js"), "--log-level=warning")
 	build.Dir = web
 	if out, err := build.CombinedOutput(); err != nil {
@@ -142,7 +160,7 @@ func TestReactStrictMode(t *testing.T) {
 		t.Fatalf("%d runs, want 2", len(runs))
 	}
 	for _, r := range runs {
-		name := map[bool]string{false: "without StrictMode", true: "StrictMode"}[r.Strict]
+		name := "React " + r.React + map[bool]string{false: ", without StrictMode", true: ", StrictMode"}[r.Strict]
 		s := r.Server
 		t.Logf("%s: %d mounts (%d played, %d unmounted while queued) in %.1f s: sockets at most %d open at once, %d after the last unmount (%d in all); "+
 			"event streams at most %d, %d after (%d in all); mount effect runs %d; %d frames drawn, %d snapshots, %d HUD renders while playing; %d console errors",
@@ -178,5 +196,5 @@ func TestReactStrictMode(t *testing.T) {
 			t.Errorf("%s: %s", name, e)
 		}
 	}
-	t.Logf("TestReactStrictMode took %.1f s", time.Since(start).Seconds())
+	t.Logf("%s took %.1f s", t.Name(), time.Since(start).Seconds())
 }

@@ -7,7 +7,7 @@
 // one is unmounted while still queued), draws the arena through useFrame
 // and shows a HUD through the hooks.
 
-import { StrictMode, useEffect, useRef, type ReactNode } from "react";
+import { StrictMode, useEffect, useRef, version, type ReactNode } from "react";
 import { createRoot } from "react-dom/client";
 import {
   RallypointProvider,
@@ -23,6 +23,8 @@ const server = new URLSearchParams(location.search).get("server") ?? "";
 
 /** What a run of cycles saw, for the Go test. */
 interface Report {
+  /** React's version (the Go test bundles the page against React 19 and React 18). */
+  react: string;
   strict: boolean;
   cycles: number;
   reachedPlaying: number;
@@ -124,7 +126,7 @@ function timeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 async function cycles(strict: boolean, count: number): Promise<Report> {
-  report = { strict, cycles: 0, reachedPlaying: 0, reachedQueued: 0, effectRuns: 0, frames: 0, snapshots: 0, hudRendersPlaying: 0, leftovers: [], ms: 0 };
+  report = { react: version, strict, cycles: 0, reachedPlaying: 0, reachedQueued: 0, effectRuns: 0, frames: 0, snapshots: 0, hudRendersPlaying: 0, leftovers: [], ms: 0 };
   const t0 = performance.now();
   const el = document.createElement("div");
   document.body.append(el);
