@@ -59,7 +59,7 @@ func TestNextjsExample(t *testing.T) {
 
 	// next build (the production build, once per run; nothing is cached in git).
 	if os.Getenv("RP_NEXT_SKIP_BUILD") == "" {
-		if _, err := Run(ctx, example, env, t.Logf, "", "node", next, "build", "--webpack"); err != nil {
+		if _, err := Run(ctx, example, env, t.Logf, "", "node", next, "build"); err != nil {
 			t.Fatal(err)
 		}
 	}

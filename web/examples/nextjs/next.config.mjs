@@ -9,10 +9,11 @@ const web = path.resolve(import.meta.dirname, "../..");
 const config = {
   turbopack: { root: web },
   outputFileTracingRoot: web,
-  // webpack (next build --webpack): the SDK's sources import "./client.js" for client.ts
-  experimental: { externalDir: true, extensionAlias: { ".js": [".ts", ".tsx", ".js"] } },
   // `tsc --noEmit` type-checks the example (make react): the build does not repeat it.
-  typescript: { ignoreBuildErrors: true },
+  // tsconfig.next.json differs from tsconfig.json only in "moduleResolution":
+  // "nodenext", under which Turbopack applies TypeScript's extension
+  // substitution (the SDK's sources import "./client.js" for client.ts).
+  typescript: { ignoreBuildErrors: true, tsconfigPath: "tsconfig.next.json" },
   // The server's base URL is read at request time (RALLYPOINT_URL); see app/(play)/layout.tsx.
   poweredByHeader: false,
 };
