@@ -2,8 +2,9 @@
 // sources (web/react, web/sdk; see tsconfig.json "paths"), so Turbopack's
 // root is web/, the folder that holds them both.
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 
-const web = path.resolve(import.meta.dirname, "../..");
+const web = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
 /** @type {import("next").NextConfig} */
 const config = {
