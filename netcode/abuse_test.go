@@ -3,8 +3,6 @@ package netcode_test
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -19,100 +17,19 @@ import (
 	"github.com/rallypoint/rallypoint/netcode/wire"
 )
 
-// wsFrame is one masked client frame (mask key 0, so the payload is sent
-// as is).
-func wsFrame(op byte, fin bool, payload []byte) []byte {
-	b0 := op
-	if fin {
-		b0 |= 0x80
-	}
-	b := []byte{b0}
-	switch n := len(payload); {
-	case n < 126:
-		b = append(b, 0x80|byte(n))
-	default:
-		b = binary.BigEndian.AppendUint16(append(b, 0x80|126), uint16(n))
-	}
-	b = append(b, 0, 0, 0, 0)
-	return append(b, payload...)
-}
-
-// tcpWS is a hand-made WebSocket client over a raw TCP connection, for
-// frames no library sends: floods of pings and fragments.
-type tcpWS struct {
-	t    *testing.T
-	conn net.Conn
-	br   *bufio.Reader
-}
-
-func (e *testEnv) tcp(match string) *tcpWS {
+// tcp opens a raw WebSocket to the match (testkit.RawWS), closed when the
+// test ends.
+func (e *testEnv) tcp(match string) *testkit.RawWS {
 	e.t.Helper()
-	conn, err := net.Dial("tcp", strings.TrimPrefix(e.hs.URL, "http://"))
-	if err != nil {
-		e.t.Fatal(err)
+	w, status := testkit.DialRaw(e.hs.URL, match)
+	if w == nil {
+		e.t.Fatalf("upgrade: HTTP %d", status)
 	}
-	e.t.Cleanup(func() { _ = conn.Close() })
-	req := "GET /v1/ws?match=" + match + " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-	if _, err := conn.Write([]byte(req)); err != nil {
-		e.t.Fatal(err)
-	}
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		e.t.Fatalf("upgrade: %v %v", resp, err)
-	}
-	return &tcpWS{t: e.t, conn: conn, br: br}
+	e.t.Cleanup(func() { _ = w.Conn.Close() })
+	return w
 }
 
-// send writes frames until the server stops taking them (it closed).
-func (w *tcpWS) send(frames ...[]byte) error {
-	_ = w.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	for _, f := range frames {
-		if _, err := w.conn.Write(f); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// closed reads server frames until a close frame, and returns its code and
-// the number of pongs seen before it; 0 if the connection ended without
-// one.
-func (w *tcpWS) closed() (code uint16, pongs int) {
-	w.t.Helper()
-	_ = w.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for {
-		var h [2]byte
-		if _, err := io.ReadFull(w.br, h[:]); err != nil {
-			return 0, pongs
-		}
-		n := int(h[1] & 0x7f)
-		switch n {
-		case 126:
-			var l [2]byte
-			if _, err := io.ReadFull(w.br, l[:]); err != nil {
-				return 0, pongs
-			}
-			n = int(binary.BigEndian.Uint16(l[:]))
-		case 127:
-			w.t.Fatal("unexpected 64-bit length from the server")
-		}
-		p := make([]byte, n)
-		if _, err := io.ReadFull(w.br, p); err != nil {
-			return 0, pongs
-		}
-		switch h[0] & 0x0f {
-		case 0xA:
-			pongs++
-		case 0x8:
-			if len(p) >= 2 {
-				return binary.BigEndian.Uint16(p), pongs
-			}
-			return 0, pongs
-		}
-	}
-}
+var wsFrame = testkit.Frame
 
 func hello(token string) []byte {
 	return wsFrame(0x2, true, wire.AppendHello(nil, wire.Hello{Version: wire.ProtocolVersion, Token: token}))
@@ -163,8 +80,8 @@ func TestControlAndFragmentFloods(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			w := env.tcp(id)
-			_ = w.send(tc.frames()...) // fails once the server has closed
-			code, pongs := w.closed()
+			_ = w.Send(tc.frames()...) // fails once the server has closed
+			code, pongs := w.Closed(10 * time.Second)
 			if code != tc.want {
 				t.Fatalf("close code %d, want %d", code, tc.want)
 			}
@@ -189,7 +106,7 @@ func TestPingsAreNotLife(t *testing.T) {
 	env := newTestServer(t, netcode.Config{IdleTimeout: 600 * time.Millisecond})
 	id := env.match(netcode.MatchSpec{Mode: "bench", Players: players(8)})
 	w := env.tcp(id)
-	if err := w.send(hello(env.token(game.PlayerID(5), id))); err != nil {
+	if err := w.Send(hello(env.token(game.PlayerID(5), id))); err != nil {
 		t.Fatal(err)
 	}
 	stop := make(chan struct{})
@@ -202,13 +119,13 @@ func TestPingsAreNotLife(t *testing.T) {
 			case <-stop:
 				return
 			case <-tk.C:
-				if w.send(wsFrame(0x9, true, nil)) != nil {
+				if w.Send(wsFrame(0x9, true, nil)) != nil {
 					return
 				}
 			}
 		}
 	}()
-	if code, _ := w.closed(); code != wire.CodeIdleTimeout {
+	if code, _ := w.Closed(10 * time.Second); code != wire.CodeIdleTimeout {
 		t.Fatalf("close code %d, want %d (idle)", code, wire.CodeIdleTimeout)
 	}
 }
@@ -266,8 +183,8 @@ func TestAbuseLosesSeat(t *testing.T) {
 	}
 	t.Run("text", func(t *testing.T) {
 		w := env.tcp(id)
-		_ = w.send(hello(env.token(4, id)), wsFrame(0x1, true, []byte("hi")))
-		if code, _ := w.closed(); code != wire.CodeUnsupportedData {
+		_ = w.Send(hello(env.token(4, id)), wsFrame(0x1, true, []byte("hi")))
+		if code, _ := w.Closed(10 * time.Second); code != wire.CodeUnsupportedData {
 			t.Fatalf("close code %d, want %d", code, wire.CodeUnsupportedData)
 		}
 		select {
@@ -337,7 +254,7 @@ func TestDetachDuringStall(t *testing.T) {
 func TestSocketCaps(t *testing.T) {
 	env := newTestServer(t, netcode.Config{})
 	id := env.match(netcode.MatchSpec{Mode: "bench", Players: players(8)})
-	var silent []*tcpWS
+	var silent []*testkit.RawWS
 	for range 600 {
 		silent = append(silent, env.tcp(id))
 	}
@@ -345,7 +262,7 @@ func TestSocketCaps(t *testing.T) {
 		t.Fatalf("%d silent sockets evicted, want %d (600 opened, 256 may wait)", got, 600-256)
 	}
 	for _, w := range silent[:600-256] {
-		if code, _ := w.closed(); code != wire.CodeHandshakeTimeout {
+		if code, _ := w.Closed(10 * time.Second); code != wire.CodeHandshakeTimeout {
 			t.Fatalf("an evicted socket closed with %d, want %d", code, wire.CodeHandshakeTimeout)
 		}
 	}
@@ -358,7 +275,7 @@ func TestSocketCaps(t *testing.T) {
 		t.Fatalf("an honest client behind the flooding address: %v", err)
 	}
 	_ = c.Close()
-	if code, _ := silent[600-256].closed(); code != wire.CodeHandshakeTimeout {
+	if code, _ := silent[600-256].Closed(10 * time.Second); code != wire.CodeHandshakeTimeout {
 		t.Errorf("the oldest waiting socket closed with %d, want %d", code, wire.CodeHandshakeTimeout)
 	}
 }

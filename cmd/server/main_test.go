@@ -19,22 +19,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // TestRunServesAndShutsDown starts the real main on a loopback port with a
 // data directory, checks /healthz and a guest sign-in, then stops it.
 func TestRunServesAndShutsDown(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	addrc := make(chan string, 1)
-	done := make(chan error, 1)
-	dir := t.TempDir()
-	go func() {
-		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-data-dir", dir, "-log-level", "error"}, func(a string) { addrc <- a })
-	}()
-	var base string
-	select {
-	case a := <-addrc:
-		base = "http://" + a
-	case err := <-done:
-		t.Fatalf("run: %v", err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("server did not start")
-	}
+	base, stop := serveRun(t, "-admin-addr", "127.0.0.1:0", "-data-dir", t.TempDir())
 	resp, err := http.Get(base + "/healthz")
 	if err != nil {
 		t.Fatal(err)
@@ -53,15 +38,8 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	if resp.StatusCode/100 != 2 {
 		t.Fatalf("guest sign-in: %d", resp.StatusCode)
 	}
-	http.DefaultClient.CloseIdleConnections()
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("shutdown: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("server did not stop")
+	if err := stop(); err != nil {
+		t.Fatalf("shutdown: %v", err)
 	}
 }
 
@@ -74,21 +52,7 @@ func TestAdminListener(t *testing.T) {
 	}
 	adminAddr := l.Addr().String()
 	l.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	addrc := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-admin-addr", adminAddr, "-data-dir", "", "-log-level", "error"}, func(a string) { addrc <- a })
-	}()
-	var public string
-	select {
-	case a := <-addrc:
-		public = "http://" + a
-	case err := <-done:
-		t.Fatalf("run: %v", err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("server did not start")
-	}
+	public, stop := serveRun(t, "-admin-addr", adminAddr)
 	get := func(url string) (int, string) {
 		t.Helper()
 		resp, err := http.Get(url)
@@ -116,15 +80,8 @@ func TestAdminListener(t *testing.T) {
 	if code, _ := get(public + "/readyz"); code != 200 {
 		t.Errorf("public /readyz: %d", code)
 	}
-	http.DefaultClient.CloseIdleConnections()
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("shutdown: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("server did not stop")
+	if err := stop(); err != nil {
+		t.Fatalf("shutdown: %v", err)
 	}
 }
 

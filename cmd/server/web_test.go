@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestServesDemo starts the real main and checks that the browser demo is
@@ -14,25 +12,9 @@ import (
 // does not swallow the API: unknown /v1/ paths get the lobby's JSON 404 and
 // /healthz still answers.
 func TestServesDemo(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	addrc := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-data-dir", "", "-log-level", "error"}, func(a string) { addrc <- a })
-	}()
-	var base string
-	select {
-	case a := <-addrc:
-		base = "http://" + a
-	case err := <-done:
-		t.Fatalf("run: %v", err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("server did not start")
-	}
+	base, stop := serveRun(t, "-data-dir", "")
 	defer func() {
-		http.DefaultClient.CloseIdleConnections()
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
 	}()

@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,6 +25,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/rallypoint/rallypoint/bots"
+	"github.com/rallypoint/rallypoint/internal/testkit"
 	"github.com/rallypoint/rallypoint/netcode/wire"
 )
 
@@ -373,13 +373,13 @@ func (d *driver) run(ctx context.Context) (wait func() error) {
 			go func() { defer wg.Done(); f(i) }()
 		}
 	}
-	ping := frame(0x9, true, []byte("x"))
+	ping := testkit.Frame(0x9, true, []byte("x"))
 	attack(4, func(int) { // input floods
 		w := d.seated(ctx)
 		if w == nil {
 			return
 		}
-		in := frame(0x2, true, wire.AppendInput(nil, wire.Input{Seq: 1, DX: 1}))
+		in := testkit.Frame(0x2, true, wire.AppendInput(nil, wire.Input{Seq: 1, DX: 1}))
 		d.expect(w, wire.CodeRateLimited, repeat(in, 3000), &d.floods)
 	})
 	attack(4, func(int) { // ping floods
@@ -394,7 +394,7 @@ func (d *driver) run(ctx context.Context) (wait func() error) {
 		if w == nil {
 			return
 		}
-		fs := append([][]byte{frame(0x2, false, []byte{0x99})}, repeat(frame(0x0, false, nil), 3000)...)
+		fs := append([][]byte{testkit.Frame(0x2, false, []byte{0x99})}, repeat(testkit.Frame(0x0, false, nil), 3000)...)
 		d.expect(w, wire.CodeMalformed, fs, &d.fragments)
 	})
 	attack(4, func(int) { // oversized frames
@@ -402,12 +402,12 @@ func (d *driver) run(ctx context.Context) (wait func() error) {
 		if w == nil {
 			return
 		}
-		d.expect(w, wire.CodeTooLarge, [][]byte{frame(0x2, true, make([]byte, 4<<10))}, &d.oversized)
+		d.expect(w, wire.CodeTooLarge, [][]byte{testkit.Frame(0x2, true, make([]byte, 4<<10))}, &d.oversized)
 	})
 	attack(1, func(int) { // 300 sockets that never say Hello
-		var socks []*ws
+		var socks []*testkit.RawWS
 		for range 300 {
-			w, status := dialWS(d.base, "")
+			w, status := testkit.DialRaw(d.base, "")
 			switch {
 			case w != nil:
 				socks = append(socks, w)
@@ -421,10 +421,10 @@ func (d *driver) run(ctx context.Context) (wait func() error) {
 		d.upgraded = len(socks)
 		d.mu.Unlock()
 		for _, w := range socks { // the server gives up on them (4005)
-			if code, _ := w.closed(10 * time.Second); code != wire.CodeHandshakeTimeout {
+			if code, _ := w.Closed(10 * time.Second); code != wire.CodeHandshakeTimeout {
 				d.fail("a no-Hello socket closed with %d, want %d", code, wire.CodeHandshakeTimeout)
 			}
-			w.conn.Close()
+			w.Conn.Close()
 		}
 	})
 	attack(20, func(int) { // half-open: a request that never ends
@@ -456,7 +456,7 @@ func (d *driver) run(ctx context.Context) (wait func() error) {
 }
 
 // seated signs in, queues for the arena and opens a seated socket.
-func (d *driver) seated(ctx context.Context) *ws {
+func (d *driver) seated(ctx context.Context) *testkit.RawWS {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	lc := bots.NewLobbyClient(d.base, nil)
@@ -466,10 +466,10 @@ func (d *driver) seated(ctx context.Context) *ws {
 		if ticket, err = lc.Queue(ctx, s.SessionToken, "arena"); err == nil {
 			var as bots.Assignment
 			if as, err = lc.WaitMatched(ctx, s.SessionToken, ticket); err == nil {
-				w, status := dialWS(d.base, as.MatchID)
+				w, status := testkit.DialRaw(d.base, as.MatchID)
 				if w == nil {
 					err = fmt.Errorf("upgrade: HTTP %d", status)
-				} else if err = w.send(frame(0x2, true, wire.AppendHello(nil, wire.Hello{Version: wire.ProtocolVersion, Token: as.Token}))); err == nil {
+				} else if err = w.Send(testkit.Frame(0x2, true, wire.AppendHello(nil, wire.Hello{Version: wire.ProtocolVersion, Token: as.Token}))); err == nil {
 					return w
 				}
 			}
@@ -479,10 +479,10 @@ func (d *driver) seated(ctx context.Context) *ws {
 	return nil
 }
 
-func (d *driver) expect(w *ws, code uint16, frames [][]byte, count *int) {
-	defer w.conn.Close()
-	go func() { _ = w.send(frames...) }() // stops when the server closes
-	got, _ := w.closed(10 * time.Second)
+func (d *driver) expect(w *testkit.RawWS, code uint16, frames [][]byte, count *int) {
+	defer w.Conn.Close()
+	go func() { _ = w.Send(frames...) }() // stops when the server closes
+	got, _ := w.Closed(10 * time.Second)
 	if got != code {
 		d.fail("closed with %d, want %d", got, code)
 		return
@@ -498,102 +498,4 @@ func repeat(f []byte, n int) [][]byte {
 		out[i] = f
 	}
 	return out
-}
-
-// frame is one masked client frame (mask key 0).
-func frame(op byte, fin bool, payload []byte) []byte {
-	b0 := op
-	if fin {
-		b0 |= 0x80
-	}
-	b := []byte{b0}
-	if n := len(payload); n < 126 {
-		b = append(b, 0x80|byte(n))
-	} else {
-		b = binary.BigEndian.AppendUint16(append(b, 0x80|126), uint16(n))
-	}
-	return append(append(b, 0, 0, 0, 0), payload...)
-}
-
-// ws is a hand-made WebSocket client over TCP, for frames no library sends.
-type ws struct {
-	conn net.Conn
-	br   *bufio.Reader
-	wmu  sync.Mutex
-}
-
-func dialWS(base, match string) (*ws, int) {
-	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
-	if err != nil {
-		return nil, 0
-	}
-	req := "GET /v1/ws?match=" + match + " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-	if _, err := conn.Write([]byte(req)); err != nil {
-		conn.Close()
-		return nil, 0
-	}
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		conn.Close()
-		return nil, 0
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		conn.Close()
-		return nil, resp.StatusCode
-	}
-	return &ws{conn: conn, br: br}, resp.StatusCode
-}
-
-func (w *ws) send(frames ...[]byte) error {
-	w.wmu.Lock()
-	defer w.wmu.Unlock()
-	_ = w.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	for _, f := range frames {
-		if _, err := w.conn.Write(f); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// closed reads server frames until a close frame and returns its code (0
-// if the connection ended without one) and the pongs seen.
-func (w *ws) closed(within time.Duration) (code uint16, pongs int) {
-	_ = w.conn.SetReadDeadline(time.Now().Add(within))
-	for {
-		var h [2]byte
-		if _, err := io.ReadFull(w.br, h[:]); err != nil {
-			return 0, pongs
-		}
-		n := int(h[1] & 0x7f)
-		switch n {
-		case 126:
-			var l [2]byte
-			if _, err := io.ReadFull(w.br, l[:]); err != nil {
-				return 0, pongs
-			}
-			n = int(binary.BigEndian.Uint16(l[:]))
-		case 127:
-			var l [8]byte
-			if _, err := io.ReadFull(w.br, l[:]); err != nil {
-				return 0, pongs
-			}
-			n = int(binary.BigEndian.Uint64(l[:]))
-		}
-		p := make([]byte, n)
-		if _, err := io.ReadFull(w.br, p); err != nil {
-			return 0, pongs
-		}
-		switch h[0] & 0x0f {
-		case 0xA:
-			pongs++
-		case 0x8:
-			if len(p) >= 2 {
-				return binary.BigEndian.Uint16(p), pongs
-			}
-			return 0, pongs
-		}
-	}
 }
