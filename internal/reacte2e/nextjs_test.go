@@ -159,7 +159,7 @@ func TestNextjsExample(t *testing.T) {
 		t.Errorf("while playing: %+v, want one socket open (one in all), at least one event stream in all and none open", *p)
 	}
 	if r.Moved <= 0 {
-		t.Errorf("the avatar moved %.1f units right while ArrowRight was held", r.Moved)
+		t.Errorf("the avatar did not move while arrow keys were held (%.1f units)", r.Moved)
 	}
 	if a := r.Away; a.WSOpen != 0 || a.SSEOpen != 0 || a.WSTotal != 1 {
 		t.Errorf("away: %+v, want nothing open", *a)

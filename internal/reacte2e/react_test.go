@@ -44,7 +44,7 @@ func serve(t *testing.T, origin string, matchSeconds int) (*app.App, *httptest.S
 	t.Helper()
 	lc := testkit.QuickLobby()
 	lc.AllowedOrigins = []string{origin}
-	lc.BotFillAfter = 600 * time.Millisecond // a queued page sees its ticket queued for a while
+	lc.BotFillAfter = time.Second // a page unmounted or sent away while queued has a second to do it
 	a, err := app.New(app.Config{
 		Lobby: lc,
 		Games: map[string]game.Config{game.ModeArena: {TimeLimitTicks: matchSeconds * 30}},

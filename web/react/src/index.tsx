@@ -30,7 +30,7 @@ import {
   type RallypointOptions,
   type Session,
   type Welcome,
-} from "../../sdk/src/index";
+} from "@rallypoint/sdk";
 import {
   RallypointStore,
   type FrameListener,

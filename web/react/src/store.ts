@@ -20,7 +20,7 @@ import type {
   TicketState,
   View,
   Welcome,
-} from "../../sdk/src/index";
+} from "@rallypoint/sdk";
 
 /** Slice names a component can subscribe to. */
 export type Slice = "state" | "queue" | "session" | "match" | "roster";
