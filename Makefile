@@ -45,16 +45,18 @@ chaos:
 	$(GO) test -count=1 -timeout 5m -run '^TestChaos$$' -v ./internal/chaos/
 
 ## react: the React binding (web/react) and the Next.js example
-## (web/examples/nextjs, its own npm install): tsc --noEmit over both, then
-## their Chromium tests (internal/reacte2e: 20 provider mounts with and 20
-## without StrictMode, on React 19 and React 18; next build, next start,
-## play, away and back), the server counting sockets and event streams
+## (web/examples/nextjs, its own npm install): tsc --noEmit over both, the
+## store's unit tests (vitest), then their Chromium tests (internal/reacte2e:
+## 20 provider mounts with and 20 without StrictMode, on React 19 and React
+## 18; next build, next start, play, away and back), the server counting
+## sockets and event streams
 react:
 	@test -d web/node_modules/react || npm ci --prefix web --no-audit --no-fund --loglevel=error
 	npm ci --prefix web/examples/nextjs --no-audit --no-fund --loglevel=error
 	npm ci --prefix web/react/test/react18 --no-audit --no-fund --loglevel=error
 	web/node_modules/.bin/tsc -p web/react --noEmit
 	web/examples/nextjs/node_modules/.bin/tsc -p web/examples/nextjs --noEmit
+	cd web && node --import ./sdk/test/node20-polyfills.mjs node_modules/vitest/vitest.mjs run --config react/vitest.config.ts
 	$(GO) test -count=1 -timeout 10m -run '^(TestReactStrictMode|TestNextjsExample)$$' -v ./internal/reacte2e/
 
 ## lint: gofmt and go vet
