@@ -115,7 +115,6 @@ export function RallypointProvider(props: RallypointProviderProps): ReactNode {
       }, 0);
     };
     // props are read once, on purpose (see RallypointProviderProps.options)
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [owned]);
   return <StoreContext.Provider value={owned.store}>{props.children}</StoreContext.Provider>;
 }
