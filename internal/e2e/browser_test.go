@@ -48,7 +48,10 @@ func TestBrowserPlay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = os.Remove(filepath.Join(out, "raw.json"))
+	// this run's files only: a stale raw.json or failure screenshot misleads
+	for _, f := range []string{"raw.json", "truth.json", "play-feel.json", "failed-A.png", "failed-B.png"} {
+		_ = os.Remove(filepath.Join(out, f))
+	}
 	start := time.Now()
 
 	secs, _ := strconv.Atoi(envOr("RP_MATCH_SECONDS", strconv.Itoa(matchSeconds)))
