@@ -162,9 +162,9 @@ func testReactStrictMode(t *testing.T, web, chromium, modules string) {
 	for _, r := range runs {
 		name := "React " + r.React + map[bool]string{false: ", without StrictMode", true: ", StrictMode"}[r.Strict]
 		s := r.Server
-		t.Logf("%s: %d mounts (%d played, %d unmounted while queued) in %.1f s: sockets at most %d open at once, %d after the last unmount (%d in all); "+
+		t.Logf("%s: %d mounts (%d played, %d unmounted while queued) in %.1f s: sockets at most %d open at once, %d after the last unmount (within %.0f ms; %d in all); "+
 			"event streams at most %d, %d after (%d in all); mount effect runs %d; %d frames drawn, %d snapshots, %d HUD renders while playing; %d console errors",
-			name, r.Cycles, r.ReachedPlaying, r.ReachedQueued, r.Ms/1000, s.WSMax, s.WSOpen, s.WSTotal, s.SSEMax, s.SSEOpen, s.SSETotal,
+			name, r.Cycles, r.ReachedPlaying, r.ReachedQueued, r.Ms/1000, s.WSMax, s.WSOpen, r.SettleMs, s.WSTotal, s.SSEMax, s.SSEOpen, s.SSETotal,
 			r.EffectRuns, r.Frames, r.Snapshots, r.HudRendersPlaying, len(r.Errors))
 		if r.Cycles != 20 {
 			t.Errorf("%s: %d mounts, want 20", name, r.Cycles)
