@@ -278,15 +278,16 @@ func (s *arenaSim) Step(events []Event) []Event {
 	return events
 }
 
-// maxCreditedWait is the most ticks an input's wait in the server's buffer
-// extends the rewind cap by.
-const maxCreditedWait = 4
+// maxCreditedWait is the most ticks an input's Waited extends the rewind
+// cap by (the tick it arrived in, plus up to 4 in the server's buffer).
+const maxCreditedWait = 5
 
 // viewOf returns the tick, with fraction, at which in's shot is judged:
 // the tick its player was looking at, never later than now, and at most
-// the rewind cap before the tick the input reached the server (the time
-// it then waited in the server's input buffer is the server's doing, not
-// the player's latency, so it is not held against the cap).
+// the rewind cap before the newest tick the server had simulated when the
+// input arrived (in.Waited ticks ago): the time the input then waited to
+// be applied is the server's doing, not the player's latency, so it is
+// not held against the cap.
 func (s *arenaSim) viewOf(in Input) float64 {
 	now := float64(s.w.Tick)
 	if in.ViewTick == 0 || s.rewind == 0 {

@@ -73,9 +73,12 @@ type Input struct {
 	ViewTick Tick
 	ViewFrac uint8
 
-	// Waited is set by the Loop, not by clients: how many ticks the input
-	// waited in the server's input buffer before it was applied. The
-	// arena does not hold that wait against the player's rewind budget.
+	// Waited is set by the Loop, not by clients: how many ticks passed
+	// between the newest tick the server had simulated when the input
+	// arrived and the tick that applies it (1 when it is applied at the
+	// first tick after its arrival, more when it waited in the server's
+	// input buffer). The arena counts its rewind budget from that arrival,
+	// not from the tick that applies the input.
 	Waited uint8
 }
 

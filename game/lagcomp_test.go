@@ -49,8 +49,8 @@ func TestLagCompensation(t *testing.T) {
 		{"a 400 ms cap reaches tick 1: hit", Config{MaxRewind: 400 * time.Millisecond}, aimAt(495, 1, 0), true},
 		{"a view in the future is judged now: hit where the target is", Config{}, aimAt(445, 50, 0), true},
 		{"a 100 ms cap does not reach tick 4", Config{MaxRewind: 100 * time.Millisecond}, aimAt(480, 4, 0), false},
-		{"it does when the input waited 4 ticks in the server's buffer", Config{MaxRewind: 100 * time.Millisecond}, waited(aimAt(480, 4, 0), 4), true},
-		{"a wait beyond 4 ticks is not credited", Config{MaxRewind: 100 * time.Millisecond}, waited(aimAt(495, 1, 0), 9), false},
+		{"it does when the input arrived 4 ticks before it was applied", Config{MaxRewind: 100 * time.Millisecond}, waited(aimAt(480, 4, 0), 4), true},
+		{"more than 5 ticks between arrival and application are not credited", Config{MaxRewind: 66 * time.Millisecond}, waited(aimAt(495, 1, 0), 9), false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -542,7 +542,9 @@ func (l *Loop) applyInputs() {
 		b.fed = true
 		n := 1 + max(0, len(b.waiting)-1-l.bufferCap)
 		for _, pi := range b.waiting[:n] {
-			pi.in.Waited = uint8(min(255, l.ticks+1-pi.at))
+			// pi arrived after tick pi.at-1 was simulated and is applied
+			// in tick l.ticks+1.
+			pi.in.Waited = uint8(min(255, l.ticks+2-pi.at))
 			l.sim.Apply(pi.player, pi.in)
 			l.lastSeq[pi.player] = pi.seq
 			l.gone = append(l.gone, pi.player)

@@ -326,10 +326,10 @@ func TestLoopInputBuffer(t *testing.T) {
 		if !slices.Equal(sim.applied, want) {
 			t.Errorf("applied %v\nwant    %v", sim.applied, want)
 		}
-		// Each input's wait in the buffer: 2..4 arrived together after
-		// tick 1 and went out one a tick; of 5..9, three went out at
-		// once.
-		if want := []uint8{0, 0, 1, 2, 0, 0, 0, 1, 2}; !slices.Equal(sim.waited, want) {
+		// Each input's Waited: 1 when applied at the first tick after it
+		// arrived; 2..4 arrived together after tick 1 and went out one a
+		// tick; of 5..9, three went out at once.
+		if want := []uint8{1, 1, 2, 3, 1, 1, 1, 2, 3}; !slices.Equal(sim.waited, want) {
 			t.Errorf("waited %v, want %v", sim.waited, want)
 		}
 		if want := []uint32{4, 4, 4, 9, 9, 9, 9, 9}; !slices.Equal(accepted, want) {
