@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    := ./...
 FUZZTIME ?= 15s
 
-.PHONY: run build test test-go lint bench bench-micro fuzz tidy clean web e2e chaos react
+.PHONY: run build test test-go lint bench bench-micro fuzz tidy clean web e2e chaos react sdk
 
 ## run: the whole server (lobby + game) on 127.0.0.1:8080 with embedded defaults
 run:
@@ -23,7 +23,7 @@ build:
 ## test: lint, then every test with the race detector (including a JavaScript
 ## protocol client in Node, written from docs/protocol.md alone), then the
 ## browser test (e2e)
-test: lint test-go e2e chaos react
+test: lint test-go sdk e2e chaos react
 
 test-go:
 	$(GO) mod download
@@ -37,6 +37,13 @@ test-go:
 e2e:
 	@test -d web/node_modules/playwright-core || npm ci --prefix web --no-audit --no-fund --loglevel=error
 	$(GO) test -count=1 -timeout 8m -run '^TestBrowserPlay$$' -v ./internal/e2e/
+
+## sdk: the TypeScript SDK (web/sdk): strict type check, then its unit tests
+## (vitest: codec, mirror, movement vectors, interpolation, prediction, client)
+sdk:
+	@test -d web/node_modules/vitest || npm ci --prefix web --no-audit --no-fund --loglevel=error
+	npm run --silent --prefix web typecheck
+	npm run --silent --prefix web test:sdk
 
 ## chaos: the real server binary under a few hundred bots while a driver cuts,
 ## floods, stalls and half-opens connections, then a SIGTERM drain (about a

@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/rallypoint/rallypoint/internal/testkit"
 	"net/http"
 	"os"
 	"os/exec"
@@ -36,7 +37,7 @@ func TestBrowserPlay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
 	}
-	chromium := ensureChromium(t)
+	chromium := testkit.Chromium(t)
 	webDir, err := filepath.Abs("../../web")
 	if err != nil {
 		t.Fatal(err)

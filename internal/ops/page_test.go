@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/rallypoint/rallypoint/internal/testkit"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,18 +61,6 @@ func TestOpsBundleFresh(t *testing.T) {
 	}
 }
 
-func findChromium() string {
-	if p := os.Getenv("RP_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
 // TestOpsPageInChromium opens /ops in Chromium against a server with live
 // traffic (a player in a bot-filled arena match, a bench match of bots):
 // the page must receive summaries, draw every chart and list the matches
@@ -80,10 +69,7 @@ func TestOpsPageInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
 	}
-	chromium := findChromium()
-	if chromium == "" {
-		t.Skip("chromium is not installed (looked for RP_CHROMIUM, /usr/bin/chromium, /usr/bin/chromium-browser): apt-get install chromium to run this test")
-	}
+	chromium := testkit.Chromium(t)
 	dir := webDir(t, "playwright-core")
 	e := serve(t, ops.Config{EventInterval: 250 * time.Millisecond})
 	if _, err := e.ops.App().Game().CreateMatch(netcode.MatchSpec{Mode: "bench", Bots: 4}); err != nil {

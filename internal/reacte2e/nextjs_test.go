@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/rallypoint/rallypoint/internal/testkit"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -45,7 +46,7 @@ func TestNextjsExample(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
 	}
-	chromium := EnsureChromium(t)
+	chromium := testkit.Chromium(t)
 	web := webDir(t)
 	example := filepath.Join(web, "examples", "nextjs")
 	if _, err := os.Stat(filepath.Join(example, "node_modules", "next")); err != nil {

@@ -95,7 +95,7 @@ func TestReactStrictMode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
 	}
-	chromium := EnsureChromium(t)
+	chromium := testkit.Chromium(t)
 	web := webDir(t)
 	for _, v := range []struct {
 		name, modules string // where react and react-dom come from

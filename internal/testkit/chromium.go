@@ -1,4 +1,4 @@
-package e2e
+package testkit
 
 import (
 	"os"
@@ -21,11 +21,12 @@ func findChromium() string {
 	return ""
 }
 
-// ensureChromium returns the Chromium binary, installing Debian's package
-// when it is missing and the test runs as root (CI does). Playwright's own
-// browser downloads are not used. It skips the test, saying why, only when
-// Chromium truly cannot be had.
-func ensureChromium(t *testing.T) string {
+// Chromium returns the Chromium binary the browser tests drive through
+// playwright-core (RP_CHROMIUM, or Debian's), installing Debian's package
+// when it is missing and the test runs as root (as CI does; Playwright's
+// own browser downloads are not used). It skips the test, saying why, only
+// when Chromium truly cannot be had.
+func Chromium(t testing.TB) string {
 	t.Helper()
 	if p := findChromium(); p != "" {
 		return p
@@ -43,7 +44,10 @@ func ensureChromium(t *testing.T) string {
 		cmd := exec.Command(apt, args...)
 		cmd.Env = env
 		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Skipf("chromium could not be installed (apt-get %v: %v):\n%s", args, err, tail(out, 2000))
+			if len(out) > 2000 {
+				out = out[len(out)-2000:]
+			}
+			t.Skipf("chromium could not be installed (apt-get %v: %v):\n%s", args, err, out)
 		}
 	}
 	if p := findChromium(); p != "" {
@@ -51,11 +55,4 @@ func ensureChromium(t *testing.T) string {
 	}
 	t.Skip("apt-get installed chromium but no binary was found at " + chromiumPaths[0])
 	return ""
-}
-
-func tail(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
-	}
-	return b
 }
