@@ -10,7 +10,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/rallypoint/rallypoint/game"
-	"github.com/rallypoint/rallypoint/internal/realip"
 )
 
 // Config configures a [Lobby]. The zero value is a working lobby with an
@@ -294,7 +293,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.MaxStreams < 0 || cfg.MaxStreamsPerAddr < 0 || cfg.MaxStreamsPerTicket < 0 {
 		return bad("stream caps must not be negative")
 	}
-	if _, err := realip.New(cfg.TrustedProxies); err != nil {
+	if _, err := NewClientAddrs(cfg.TrustedProxies); err != nil {
 		return bad(err.Error())
 	}
 	if cfg.MaxBodyBytes < 256 {

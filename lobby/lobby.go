@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/rallypoint/rallypoint/internal/realip"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -110,7 +109,7 @@ type Lobby struct {
 	tok      *tokens
 	limits   *limiter // anonymous requests, by client address
 	sessLim  *limiter // authenticated requests, by session; event streams, by ticket
-	realIP   realip.Resolver
+	realIP   ClientAddrs
 	streams  streamCaps
 	handler  http.Handler
 	origins  map[string]bool
@@ -208,7 +207,7 @@ func New(cfg Config, placer Placer, dir MatchDirectory, log *zap.Logger) (*Lobby
 	}
 	l.limits = newLimiter(cfg.RateLimit, cfg.RateBurst)
 	l.sessLim = newLimiter(cfg.SessionRateLimit, cfg.SessionRateBurst)
-	l.realIP, _ = realip.New(cfg.TrustedProxies) // validated by withDefaults
+	l.realIP, _ = NewClientAddrs(cfg.TrustedProxies) // validated by withDefaults
 	l.streams = newStreamCaps(cfg.MaxStreams, cfg.MaxStreamsPerAddr, cfg.MaxStreamsPerTicket)
 	l.mm = newMatchmaker(mmRules{
 		Modes:        cfg.Modes,

@@ -16,7 +16,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rallypoint/rallypoint/game"
-	"github.com/rallypoint/rallypoint/internal/realip"
 	"github.com/rallypoint/rallypoint/lobby"
 	"github.com/rallypoint/rallypoint/netcode"
 	"github.com/rallypoint/rallypoint/netcode/wire"
@@ -64,7 +63,7 @@ func New(cfg Config, log *zap.Logger) (*App, error) {
 	gc.Auth = netcode.AuthenticatorFunc(a.authenticate)
 	if gc.ClientAddr == nil {
 		// The socket caps key clients as the lobby's rate limits do.
-		res, err := realip.New(cfg.Lobby.TrustedProxies)
+		res, err := lobby.NewClientAddrs(cfg.Lobby.TrustedProxies)
 		if err != nil {
 			return nil, fmt.Errorf("app: %w", err)
 		}

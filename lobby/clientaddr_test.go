@@ -1,12 +1,12 @@
-package realip
+package lobby
 
 import (
 	"net/http"
 	"testing"
 )
 
-func TestAddr(t *testing.T) {
-	r, err := New([]string{"10.0.0.0/8", "127.0.0.1"})
+func TestClientAddrs(t *testing.T) {
+	r, err := NewClientAddrs([]string{"10.0.0.0/8", "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,12 +35,12 @@ func TestAddr(t *testing.T) {
 			}
 		})
 	}
-	var zero Resolver
+	var zero ClientAddrs
 	req := &http.Request{RemoteAddr: "10.0.0.1:1", Header: http.Header{"X-Forwarded-For": {"1.1.1.1"}}}
 	if got := zero.Addr(req); got != "10.0.0.1" {
 		t.Errorf("zero Resolver trusted a header: %q", got)
 	}
-	if _, err := New([]string{"not-an-ip"}); err == nil {
+	if _, err := NewClientAddrs([]string{"not-an-ip"}); err == nil {
 		t.Error("bad prefix accepted")
 	}
 }

@@ -1,9 +1,4 @@
-// Package realip finds the address a request really came from, for rate
-// limits and connection caps: the TCP peer, or, when the peer is a trusted
-// reverse proxy, the right-most address in X-Forwarded-For that is not one
-// of the trusted proxies (the left-most entries are whatever the client
-// claims and cannot be trusted).
-package realip
+package lobby
 
 import (
 	"fmt"
@@ -13,17 +8,22 @@ import (
 	"strings"
 )
 
-// Resolver finds a request's client address. The zero value trusts no
-// proxy: every request is its TCP peer.
-type Resolver struct {
+// ClientAddrs finds the address a request really came from, for rate
+// limits and connection caps: the TCP peer, or, when the peer is a trusted
+// reverse proxy, the right-most address in X-Forwarded-For that is not one
+// of the trusted proxies (the entries left of it are whatever the client
+// claims and cannot be trusted). The zero value trusts no proxy. The game
+// server keys its socket caps with it too (internal/app wires it), so
+// both count a client behind a proxy the same way.
+type ClientAddrs struct {
 	trusted []netip.Prefix
 }
 
-// New returns a Resolver that trusts X-Forwarded-For from peers in the
-// given CIDR prefixes or single addresses (e.g. "10.0.0.0/8",
+// NewClientAddrs returns a ClientAddrs that trusts X-Forwarded-For from
+// peers in the given CIDR prefixes or single addresses (e.g. "10.0.0.0/8",
 // "127.0.0.1").
-func New(trusted []string) (Resolver, error) {
-	var r Resolver
+func NewClientAddrs(trusted []string) (ClientAddrs, error) {
+	var r ClientAddrs
 	for _, t := range trusted {
 		t = strings.TrimSpace(t)
 		if t == "" {
@@ -33,7 +33,7 @@ func New(trusted []string) (Resolver, error) {
 		if err != nil {
 			a, aerr := netip.ParseAddr(t)
 			if aerr != nil {
-				return Resolver{}, fmt.Errorf("realip: trusted proxy %q: not an address or CIDR prefix", t)
+				return ClientAddrs{}, fmt.Errorf("lobby: trusted proxy %q: not an address or CIDR prefix", t)
 			}
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
@@ -42,7 +42,7 @@ func New(trusted []string) (Resolver, error) {
 	return r, nil
 }
 
-func (r Resolver) isTrusted(a netip.Addr) bool {
+func (r ClientAddrs) isTrusted(a netip.Addr) bool {
 	a = a.Unmap()
 	for _, p := range r.trusted {
 		if p.Contains(a) {
@@ -54,7 +54,7 @@ func (r Resolver) isTrusted(a netip.Addr) bool {
 
 // Addr returns the client address of req as a string (an IP, without the
 // port).
-func (r Resolver) Addr(req *http.Request) string {
+func (r ClientAddrs) Addr(req *http.Request) string {
 	host, _, err := net.SplitHostPort(req.RemoteAddr)
 	if err != nil {
 		host = req.RemoteAddr
