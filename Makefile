@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    := ./...
 FUZZTIME ?= 15s
 
-.PHONY: run build test test-go lint bench bench-micro fuzz tidy clean
+.PHONY: run build test test-go lint bench bench-micro fuzz mutate tidy clean
 
 ## run: the whole server (lobby + game) on 127.0.0.1:8080 with embedded defaults
 run:
@@ -41,6 +41,12 @@ fuzz:
 	@for t in $$($(GO) test -list '^Fuzz' ./netcode/wire/ | grep '^Fuzz'); do \
 		echo "== $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./netcode/wire/ || exit 1; \
 	done
+
+## mutate: mutation testing with gremlins (pinned, not installed) over MUTATE_PKGS;
+## settings, equivalent mutants and the report folder are in .gremlins/ (not part of test)
+MUTATE_PKGS ?= ./game ./netcode/wire ./lobby ./netcode
+mutate:
+	GO="$(GO)" ./.gremlins/mutate.sh $(MUTATE_PKGS)
 
 clean:
 	rm -rf bin
