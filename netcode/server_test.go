@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -37,6 +38,13 @@ type testEnv struct {
 
 func newTestServer(t *testing.T, cfg netcode.Config) *testEnv {
 	t.Helper()
+	return newTestServerOn(t, cfg, nil)
+}
+
+// newTestServerOn is newTestServer with the listener's accepted connections
+// passed through wrap (if not nil), e.g. to shrink their socket buffers.
+func newTestServerOn(t *testing.T, cfg netcode.Config, wrap func(net.Listener) net.Listener) *testEnv {
+	t.Helper()
 	e := &testEnv{t: t, grants: make(map[string]netcode.Grant)}
 	cfg.Auth = netcode.AuthenticatorFunc(e.authenticate)
 	srv, err := netcode.New(cfg)
@@ -45,7 +53,11 @@ func newTestServer(t *testing.T, cfg netcode.Config) *testEnv {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/ws", srv.Handler())
-	e.srv, e.hs = srv, httptest.NewServer(mux)
+	e.srv, e.hs = srv, httptest.NewUnstartedServer(mux)
+	if wrap != nil {
+		e.hs.Listener = wrap(e.hs.Listener)
+	}
+	e.hs.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
