@@ -109,6 +109,10 @@ type Config struct {
 	Hooks Hooks
 	// Modes lists the playable games. If nil, game.Modes() is used.
 	Modes []game.Mode
+
+	// housekeep is how often a match runs its housekeeping (grace periods,
+	// idle sockets, pings). If zero, 1s is used. Only tests change it.
+	housekeep time.Duration
 }
 
 func (c *Config) setDefaults() error {
@@ -137,6 +141,7 @@ func (c *Config) setDefaults() error {
 	def(&c.IdleTimeout, 15*time.Second)
 	def(&c.WriteTimeout, 5*time.Second)
 	def(&c.SlowTimeout, 5*time.Second)
+	def(&c.housekeep, time.Second)
 	if c.MessageRate == 0 {
 		c.MessageRate = max(120, 4*float64(c.Hz))
 	}
