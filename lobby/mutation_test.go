@@ -1,0 +1,309 @@
+package lobby
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Tests written from mutation testing (make mutate): each pins a default,
+// a bound or a behaviour that a planted bug changed without any other test
+// noticing.
+
+func TestConfigDefaultsAll(t *testing.T) {
+	cfg, err := Config{}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Now == nil {
+		t.Fatal("no default clock")
+	}
+	cfg.Now = nil
+	want := Config{
+		Issuer:     "rallypoint-lobby",
+		SessionTTL: 15 * time.Minute, RefreshTTL: 7 * 24 * time.Hour, SocketTokenTTL: 2 * time.Minute, ReconnectGrace: 30 * time.Second,
+		Modes:         map[string]ModeRules{"arena": {MinPlayers: 2, MaxPlayers: 8}, "bench": {MinPlayers: 1, MaxPlayers: 8}},
+		DefaultRating: 1500, MaxRating: 10000, WindowBase: 100, WindowGrowth: 50, WindowMax: 1000,
+		FillWait: 2 * time.Second, BotFillAfter: 5 * time.Second, TicketTTL: 2 * time.Minute, TicketRetention: 10 * time.Minute,
+		MatchInterval: 100 * time.Millisecond, PlaceTimeout: 5 * time.Second,
+		SSEKeepAlive: 15 * time.Second, SSEUpdateInterval: 2 * time.Second, SSERetry: 2 * time.Second,
+		RateLimit: 5, RateBurst: 20, MaxBodyBytes: 8 << 10,
+	}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Fatalf("defaults\n got %+v\nwant %+v", cfg, want)
+	}
+	// Set values are kept.
+	set := Config{Issuer: "me", WindowGrowth: 7, RateLimit: 3}
+	if got, _ := set.withDefaults(); got.Issuer != "me" || got.WindowGrowth != 7 || got.RateLimit != 3 {
+		t.Fatalf("explicit values replaced: %+v", got)
+	}
+}
+
+func TestConfigBounds(t *testing.T) {
+	mode := func(name string, min, max int) map[string]ModeRules { return map[string]ModeRules{name: {min, max}} }
+	long := strings.Repeat("m", 32)
+	tests := []struct {
+		name string
+		cfg  Config
+		ok   bool
+	}{
+		{"refresh as long as session", Config{SessionTTL: time.Hour, RefreshTTL: time.Hour}, true},
+		{"32-byte mode name", Config{Modes: mode(long, 1, 2)}, true},
+		{"33-byte mode name", Config{Modes: mode(long+"m", 1, 2)}, false},
+		{"one player", Config{Modes: mode("solo", 1, 1)}, true},
+		{"1024 players", Config{Modes: mode("huge", 2, 1024)}, true},
+		{"1025 players", Config{Modes: mode("huge", 2, 1025)}, false},
+		{"default rating at the max", Config{DefaultRating: 300, MaxRating: 300}, true},
+		{"negative max rating", Config{MaxRating: -1}, false},
+		{"negative default rating", Config{DefaultRating: -1}, false},
+		{"fixed window", Config{WindowBase: 200, WindowMax: 200}, true},
+		{"negative window base", Config{WindowBase: -1}, false},
+		{"negative window growth", Config{WindowGrowth: -1}, false},
+		{"burst of one", Config{RateBurst: 1}, true},
+		{"negative burst", Config{RateBurst: -1}, false},
+		{"negative rate", Config{RateLimit: -1}, false},
+		{"256-byte bodies", Config{MaxBodyBytes: 256}, true},
+		{"255-byte bodies", Config{MaxBodyBytes: 255}, false},
+		{"origin with port", Config{AllowedOrigins: []string{"https://example.com:8443", "*"}}, true},
+		{"origin with a slash", Config{AllowedOrigins: []string{"https://example.com/"}}, false},
+		{"origin with a path", Config{AllowedOrigins: []string{"https://example.com/x"}}, false},
+		{"origin without host", Config{AllowedOrigins: []string{"https://"}}, false},
+		{"wss url", Config{PublicWSURL: "wss://play.example.com/v1/ws"}, true},
+		{"ws url without host", Config{PublicWSURL: "ws:///v1/ws"}, false},
+		{"bad ws url", Config{PublicWSURL: "ws://%zz"}, false},
+		{"studio authenticator", Config{Authenticators: map[string]Authenticator{"studio-2": Guest{}}}, true},
+		{"guest authenticator name", Config{Authenticators: map[string]Authenticator{"guest": Guest{}}}, false},
+		{"logout authenticator name", Config{Authenticators: map[string]Authenticator{"logout": Guest{}}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tt.cfg.withDefaults()
+			if tt.ok && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if !tt.ok && !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("got %v, want ErrInvalidConfig", err)
+			}
+		})
+	}
+}
+
+// studioRequest is a sign-in request carrying a studio token.
+func studioRequest(token string) *http.Request {
+	return httptest.NewRequest("POST", "/v1/auth/studio", strings.NewReader(`{"token":"`+token+`"}`))
+}
+
+func TestStudioJWTClockAndLimits(t *testing.T) {
+	secret := []byte(strings.Repeat("s", 32))
+	sign := func(c jwt.MapClaims) string {
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	now := time.Now()
+	justExpired := sign(jwt.MapClaims{"sub": "u1", "exp": now.Add(-10 * time.Second).Unix()})
+	tests := []struct {
+		name  string
+		auth  *StudioJWT
+		token string
+		ok    bool
+	}{
+		{"default leeway covers 10 s of skew", &StudioJWT{Secret: secret}, justExpired, true},
+		{"a short leeway does not", &StudioJWT{Secret: secret, Leeway: time.Second}, justExpired, false},
+		{"the injected clock is used", &StudioJWT{Secret: secret, Now: func() time.Time { return now.Add(-time.Hour) }},
+			sign(jwt.MapClaims{"sub": "u1", "exp": now.Add(-30 * time.Minute).Unix()}), true},
+		{"the injected clock expires tokens", &StudioJWT{Secret: secret, Now: func() time.Time { return now.Add(2 * time.Hour) }},
+			sign(jwt.MapClaims{"sub": "u1", "exp": now.Add(time.Hour).Unix()}), false},
+		{"256-byte subject", &StudioJWT{Secret: secret}, sign(jwt.MapClaims{"sub": strings.Repeat("x", 256), "exp": now.Add(time.Hour).Unix()}), true},
+		{"257-byte subject", &StudioJWT{Secret: secret}, sign(jwt.MapClaims{"sub": strings.Repeat("x", 257), "exp": now.Add(time.Hour).Unix()}), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id, err := tt.auth.Authenticate(t.Context(), studioRequest(tt.token))
+			if tt.ok && (err != nil || !strings.HasPrefix(id.Subject, "studio:")) {
+				t.Fatalf("refused: %+v %v", id, err)
+			}
+			if !tt.ok && !errors.Is(err, ErrInvalidCredentials) {
+				t.Fatalf("got %+v %v, want ErrInvalidCredentials", id, err)
+			}
+		})
+	}
+}
+
+// revocationLog is a Store that remembers the expiry of each revocation.
+type revocationLog struct {
+	Store
+	until map[string]time.Time
+}
+
+func (r *revocationLog) Revoke(sid string, until time.Time) error {
+	r.until[sid] = until
+	return r.Store.Revoke(sid, until)
+}
+
+// TestRevocationOutlivesTokens: a revoked session stays revoked for longer
+// than any token that carries it can live.
+func TestRevocationOutlivesTokens(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	store := &revocationLog{Store: NewMemoryStore(), until: map[string]time.Time{}}
+	cfg := testConfig()
+	cfg.Now, cfg.Store = clk.Now, store
+	cfg.SessionTTL, cfg.RefreshTTL, cfg.SocketTokenTTL = time.Minute, time.Hour, 3*time.Hour
+	l := newEnv(t, cfg).l
+	if err := l.revoke("sid-1"); err != nil {
+		t.Fatal(err)
+	}
+	if until := store.until["sid-1"]; !until.After(clk.Now().Add(3 * time.Hour)) {
+		t.Fatalf("revocation ends %v, before the longest token (3h from %v)", until, clk.Now())
+	}
+}
+
+// TestSocketTokensCounted: minted socket tokens are counted; refused ones
+// are not.
+func TestSocketTokensCounted(t *testing.T) {
+	l := newEnv(t, testConfig()).l
+	before := l.Metrics().TokensIssued
+	if _, _, err := l.mintSocket(7, "ada", "sid-7", "m1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Metrics().TokensIssued; got != before+1 {
+		t.Fatalf("tokens issued %d, want %d", got, before+1)
+	}
+	if err := l.revoke("sid-7"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.mintSocket(7, "ada", "sid-7", "m1"); !errors.Is(err, ErrTokenRevoked) {
+		t.Fatalf("mint for a revoked session: %v", err)
+	}
+	if got := l.Metrics().TokensIssued; got != before+1 {
+		t.Fatalf("a refused mint was counted: %d", got)
+	}
+}
+
+// brokenStore fails to allocate players.
+type brokenStore struct{ Store }
+
+func (brokenStore) NewPlayer() (PlayerID, error) { return 0, errors.New("disk on fire") }
+
+// TestErrorResponses: an internal error is a 500 that hides its cause; a
+// 401 carries a WWW-Authenticate challenge; a 400 does not.
+func TestErrorResponses(t *testing.T) {
+	cfg := testConfig()
+	cfg.Store = brokenStore{NewMemoryStore()}
+	e := newEnv(t, cfg)
+	var eb errBody
+	resp := e.do("POST", "/v1/auth/guest", "", map[string]string{"name": "ada"}, &eb)
+	if resp.StatusCode != 500 || eb.Error.Code != "internal" || eb.Error.Message != "internal error" {
+		t.Fatalf("internal error answered %d %+v", resp.StatusCode, eb)
+	}
+	if resp.Header.Get("WWW-Authenticate") != "" {
+		t.Fatal("a 500 carries a WWW-Authenticate challenge")
+	}
+	resp = e.expectError("POST", "/v1/tickets", "not-a-token", map[string]string{"mode": "arena"}, 401, "token_invalid")
+	if got := resp.Header.Get("WWW-Authenticate"); got != `Bearer realm="rallypoint"` {
+		t.Fatalf("401 challenge %q", got)
+	}
+	resp = e.expectError("POST", "/v1/auth/guest", "", map[string]string{"name": ""}, 400, "invalid_name")
+	if resp.Header.Get("WWW-Authenticate") != "" {
+		t.Fatal("a 400 carries a WWW-Authenticate challenge")
+	}
+}
+
+// TestClientAddr: requests are rate limited per IP, whatever their port.
+func TestClientAddr(t *testing.T) {
+	for addr, want := range map[string]string{"203.0.113.7:5000": "203.0.113.7", "[2001:db8::1]:443": "2001:db8::1", "pipe": "pipe"} {
+		if got := clientAddr(&http.Request{RemoteAddr: addr}); got != want {
+			t.Errorf("clientAddr(%q) = %q, want %q", addr, got, want)
+		}
+	}
+}
+
+// TestBoltStoreHeldElsewhere: a second opener of the same store fails
+// after its timeout instead of waiting forever.
+func TestBoltStoreHeldElsewhere(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenBoltStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	done := make(chan error, 1)
+	go func() {
+		s2, err := OpenBoltStore(dir)
+		if err == nil {
+			s2.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("opened a store another opener holds")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("a second OpenBoltStore is still waiting for the lock")
+	}
+}
+
+func TestBoltStoreLastPlayerID(t *testing.T) {
+	s, err := OpenBoltStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	err = s.(*boltStore).db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keyNextPlayer, u64(MaxPlayerID))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.NewPlayer(); err != nil || p != MaxPlayerID {
+		t.Fatalf("last id: %d, %v", p, err)
+	}
+	if _, err := s.NewPlayer(); !errors.Is(err, ErrPlayerIDsExhausted) {
+		t.Fatalf("past the last id: %v", err)
+	}
+}
+
+// TestStorePruneEdges: both stores drop every revocation that has ended,
+// including one that ends at the pruning instant, and keep the rest.
+func TestStorePruneEdges(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	for name, open := range map[string]func(t *testing.T) Store{
+		"memory": func(*testing.T) Store { return NewMemoryStore() },
+		"bolt": func(t *testing.T) Store {
+			s, err := OpenBoltStore(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			defer s.Close()
+			for sid, until := range map[string]time.Time{"a": now.Add(-time.Minute), "b": now.Add(-time.Second), "edge": now, "live": now.Add(time.Nanosecond)} {
+				if err := s.Revoke(sid, until); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Prune(now); err != nil {
+				t.Fatal(err)
+			}
+			for sid, want := range map[string]bool{"a": false, "b": false, "edge": false, "live": true} {
+				if got, _ := s.Revoked(sid); got != want {
+					t.Errorf("revoked(%s) = %v after pruning, want %v", sid, got, want)
+				}
+			}
+		})
+	}
+}
