@@ -11,6 +11,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	bolt "go.etcd.io/bbolt"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // Tests written from mutation testing (make mutate): each pins a default,
@@ -305,5 +307,41 @@ func TestStorePruneEdges(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestTicketRatingBounds(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxRating = 3000
+	l := newEnv(t, cfg).l
+	for i, tt := range []struct {
+		rating int
+		ok     bool
+	}{{0, true}, {3000, true}, {-1, false}, {3001, false}} {
+		_, err := l.createTicket(session{Player: PlayerID(10 + i), Name: "p", SID: "s"}, "bench", tt.rating)
+		if tt.ok && err != nil {
+			t.Errorf("rating %d refused: %v", tt.rating, err)
+		}
+		if !tt.ok && !errors.Is(err, ErrInvalidRating) {
+			t.Errorf("rating %d: %v, want ErrInvalidRating", tt.rating, err)
+		}
+	}
+}
+
+// TestRefusedTokenLogged: a refused token leaves a debug line (without
+// the token) for whoever debugs a client's sign-in.
+func TestRefusedTokenLogged(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	game := &fakeGame{}
+	l, err := New(testConfig(), game, game, zap.New(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Shutdown(t.Context())
+	if _, err := l.verify("not-a-token", kindSession); err == nil {
+		t.Fatal("verified garbage")
+	}
+	if n := logs.FilterMessage("token refused").Len(); n != 1 {
+		t.Fatalf("%d debug lines for a refused token, want 1", n)
 	}
 }
