@@ -1,6 +1,7 @@
 package lobby
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -343,5 +344,204 @@ func TestRefusedTokenLogged(t *testing.T) {
 	}
 	if n := logs.FilterMessage("token refused").Len(); n != 1 {
 		t.Fatalf("%d debug lines for a refused token, want 1", n)
+	}
+}
+
+// observedEnv is newEnv with an observed logger and, if placer is not nil,
+// that placer instead of the fake game's.
+func observedEnv(t *testing.T, cfg Config, placer Placer) (*env, *observer.ObservedLogs) {
+	t.Helper()
+	core, logs := observer.New(zap.DebugLevel)
+	game := &fakeGame{}
+	if placer == nil {
+		placer = game
+	}
+	l, err := New(cfg, placer, game, zap.New(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, l: l, srv: newServer(l), game: game}
+	t.Cleanup(e.close)
+	return e, logs
+}
+
+// TestHappyPathLogsNoWarnings: signing in, matching, a seat released and
+// a match ended, with the matchmaker's pruning pass, log nothing at warn
+// level or above.
+func TestHappyPathLogsNoWarnings(t *testing.T) {
+	e, logs := observedEnv(t, testConfig(), nil)
+	a, b := e.guest("a"), e.guest("b")
+	ta := e.ticket(a.SessionToken, "arena")
+	e.ticket(b.SessionToken, "arena")
+	m := e.waitStatus(a.SessionToken, ta.TicketID, "matched").Assignment
+	e.l.SeatReleased(m.MatchID, a.PlayerID)
+	e.l.MatchEnded(m.MatchID)
+	if n := logs.FilterMessage("seat released").Len(); n != 1 {
+		t.Errorf("%d 'seat released' lines, want 1", n)
+	}
+	if n := logs.FilterMessage("match ended").Len(); n != 1 {
+		t.Errorf("%d 'match ended' lines, want 1", n)
+	}
+	for _, entry := range logs.All() {
+		if entry.Level >= zap.WarnLevel {
+			t.Errorf("%s: %s %v", entry.Level, entry.Message, entry.ContextMap())
+		}
+	}
+}
+
+// emptyPlacer claims success but names no match.
+type emptyPlacer struct{}
+
+func (emptyPlacer) Place(context.Context, PlaceRequest) (Placement, error) { return Placement{}, nil }
+
+// TestPlacementWithoutMatchID: a placement that names no match is a
+// failure: the ticket is requeued, not matched to "".
+func TestPlacementWithoutMatchID(t *testing.T) {
+	e, logs := observedEnv(t, testConfig(), emptyPlacer{})
+	a := e.guest("a")
+	ta := e.ticket(a.SessionToken, "bench")
+	testkitWait(t, "a placement attempt", func() bool { return e.l.Metrics().PlacementsFailed > 0 })
+	var tr ticketResp
+	e.do("GET", "/v1/tickets/"+ta.TicketID, a.SessionToken, nil, &tr)
+	if tr.Status != "queued" || tr.Assignment != nil {
+		t.Fatalf("ticket after an empty placement: %+v", tr)
+	}
+	if n := logs.FilterMessage("requeue").Len(); n != 0 {
+		t.Fatalf("%d 'requeue' warnings for requeues that worked", n)
+	}
+}
+
+// testkitWait polls cond every few milliseconds, failing after 5 s.
+func testkitWait(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond) // polling interval, not a wait for an event
+	}
+}
+
+// TestFinishedTicketsPruned: a finished ticket stays readable for
+// TicketRetention, then the matchmaker's pruning pass forgets it.
+func TestFinishedTicketsPruned(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	cfg := testConfig()
+	cfg.Now, cfg.TicketRetention = clk.Now, time.Minute
+	e := newEnv(t, cfg)
+	a := e.guest("a")
+	ta := e.ticket(a.SessionToken, "bench")
+	clk.Advance(time.Second) // FillWait passes
+	e.waitStatus(a.SessionToken, ta.TicketID, "matched")
+	clk.Advance(2 * time.Minute)
+	testkitWait(t, "the finished ticket to be pruned", func() bool {
+		return e.do("GET", "/v1/tickets/"+ta.TicketID, a.SessionToken, nil, nil).StatusCode == http.StatusNotFound
+	})
+}
+
+func TestSSEStreamsGauge(t *testing.T) {
+	e := newEnv(t, testConfig())
+	a := e.guest("a")
+	ta := e.ticket(a.SessionToken, "arena")
+	s := e.openStream(ta.TicketID, "")
+	testkitWait(t, "the stream to be counted", func() bool { return e.l.Metrics().SSEStreamsOpen == 1 })
+	s.close()
+	testkitWait(t, "the closed stream to be uncounted", func() bool { return e.l.Metrics().SSEStreamsOpen == 0 })
+}
+
+func TestLimiter(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	lm := newLimiter(2, 200) // 200 at once, then 2 per second
+	for i := range 200 {
+		if ok, _ := lm.allow("a", now); !ok {
+			t.Fatalf("request %d of the burst refused", i)
+		}
+	}
+	if ok, wait := lm.allow("a", now); ok || wait != 500*time.Millisecond {
+		t.Fatalf("past the burst: %v, retry after %v; want refused, 500ms", ok, wait)
+	}
+	if ok, _ := lm.allow("b", now); !ok {
+		t.Fatal("another address shares the bucket")
+	}
+	if ok, _ := lm.allow("a", now.Add(500*time.Millisecond)); !ok {
+		t.Fatal("refused after waiting the retry delay")
+	}
+	// An address is forgotten once its bucket would be full again: 200
+	// tokens at 2 per second take 100 s.
+	lm.prune(now.Add(90 * time.Second))
+	if len(lm.m) != 2 {
+		t.Fatalf("pruned after 90 s: %d addresses left", len(lm.m))
+	}
+	lm.prune(now.Add(101 * time.Second))
+	if len(lm.m) != 0 {
+		t.Fatalf("kept after 101 s: %d addresses left", len(lm.m))
+	}
+}
+
+func TestMatchmakerEstimateAndEntry(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	rules := mmRules{Modes: map[string]ModeRules{"bench": {1, 8}}, WindowBase: 100, WindowMax: 100, FillWait: 2 * time.Second, BotFillAfter: 5 * time.Second}
+	m := newMatchmaker(rules)
+	e, err := m.add(mmEntry{ID: "t1", Player: 1, Mode: "bench", Enqueued: t0, Expires: t0.Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := m.entry("t1"); !ok || got != e {
+		t.Fatalf("entry(t1) = %+v, %v", got, ok)
+	}
+	if _, ok := m.entry("nope"); ok {
+		t.Fatal("entry of an unknown ticket")
+	}
+	if got := m.estimate(e, t0.Add(time.Second)); got != 4*time.Second {
+		t.Fatalf("estimate with bot fill after 1 s: %v, want 4s", got)
+	}
+	if got := m.estimate(e, t0.Add(time.Hour)); got != 0 {
+		t.Fatalf("estimate long past the limit: %v, want 0", got)
+	}
+	m.rules.BotFillAfter = -1
+	if got := m.estimate(e, t0.Add(time.Second)); got != 59*time.Second {
+		t.Fatalf("estimate without bot fill after 1 s: %v, want 59s (the ticket's expiry)", got)
+	}
+}
+
+func TestMemoryStoresEdges(t *testing.T) {
+	s := NewMemoryStore()
+	p, err := s.PlayerForSubject("studio:x")
+	if err != nil || p == 0 {
+		t.Fatalf("PlayerForSubject = %d, %v", p, err)
+	}
+	s.(*memStore).next = MaxPlayerID
+	if p, err := s.NewPlayer(); err != nil || p != MaxPlayerID {
+		t.Fatalf("last id: %d, %v", p, err)
+	}
+	if _, err := s.PlayerForSubject("studio:y"); !errors.Is(err, ErrPlayerIDsExhausted) {
+		t.Fatalf("past the last id: %v", err)
+	}
+
+	a := NewMemoryAssignmentStore()
+	if err := a.Assign("m1", []PlayerID{1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := a.Release("m1", 1); !ok || err != nil {
+		t.Fatalf("release: %v %v", ok, err)
+	}
+	if ps, err := a.ReleaseMatch("m1"); err != nil || len(ps) != 1 || ps[0] != 2 {
+		t.Fatalf("ReleaseMatch after one release = %v, %v; want [2]", ps, err)
+	}
+}
+
+func TestTokenStringAndKeyID(t *testing.T) {
+	if s := Token("").String(); s != "" {
+		t.Errorf("empty token prints %q", s)
+	}
+	if s := Token("abc").String(); s != redacted {
+		t.Errorf("token prints %q", s)
+	}
+	for n, ok := range map[int]bool{1: true, 64: true, 65: false, 0: false} {
+		err := SigningKey{ID: strings.Repeat("k", n), Secret: make([]byte, 32)}.validate()
+		if (err == nil) != ok {
+			t.Errorf("key id of %d bytes: %v", n, err)
+		}
 	}
 }
