@@ -1,0 +1,41 @@
+package netcode
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/rallypoint/rallypoint/game"
+	"github.com/rallypoint/rallypoint/netcode/wire"
+)
+
+// TestInterestHysteresis: an entity between the radius and 1.2 radii stays
+// in view only if the client already holds it; beyond 1.2 radii it leaves.
+func TestInterestHysteresis(t *testing.T) {
+	at := func(id uint32, x float32) wire.EntityState {
+		return wire.EntityState{ID: id, X: wire.Quantize(x), Y: wire.Quantize(500)}
+	}
+	// Self at x=500; radius 100: entity 2 inside, 3 and 4 in the band, 5
+	// and 6 beyond it.
+	cur := []wire.EntityState{at(1, 500), at(2, 590), at(3, 610), at(4, 390), at(5, 625), at(6, 370)}
+	var g grid
+	g.build(cur, 100, 1000, 1000)
+	ids := func(idx []int32) []uint32 {
+		var out []uint32
+		for _, i := range idx {
+			out = append(out, cur[i].ID)
+		}
+		return out
+	}
+	if got := ids(g.query(nil, cur, 1, nil)); !slices.Equal(got, []uint32{1, 2}) {
+		t.Fatalf("fresh view %v, want [1 2]", got)
+	}
+	if got := ids(g.query(nil, cur, 1, []uint32{1, 2, 3, 5, 6})); !slices.Equal(got, []uint32{1, 2, 3}) {
+		t.Fatalf("view holding 3, 5 and 6: %v, want [1 2 3]", got)
+	}
+	if got := ids(g.query(nil, cur, 1, []uint32{4})); !slices.Equal(got, []uint32{1, 2, 4}) {
+		t.Fatalf("view holding 4: %v, want [1 2 4]", got)
+	}
+	if got := g.query(nil, cur, game.EntityID(99), nil); len(got) != 0 {
+		t.Fatalf("view of a missing avatar %v", got)
+	}
+}
