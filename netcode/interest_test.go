@@ -35,6 +35,12 @@ func TestInterestHysteresis(t *testing.T) {
 	if got := ids(g.query(nil, cur, 1, []uint32{4})); !slices.Equal(got, []uint32{1, 2, 4}) {
 		t.Fatalf("view holding 4: %v, want [1 2 4]", got)
 	}
+	// Entities clamped to the world's edge are found from their neighbours.
+	edge := []wire.EntityState{{ID: 1, X: 0, Y: 0}, {ID: 2, X: wire.Quantize(10), Y: wire.Quantize(10)}, {ID: 3, X: wire.Quantize(1000), Y: wire.Quantize(1000)}}
+	g.build(edge, 100, 1000, 1000)
+	if got := g.query(nil, edge, 2, nil); !slices.Equal(got, []int32{0, 1}) {
+		t.Fatalf("view from the corner %v, want [0 1]", got)
+	}
 	if got := g.query(nil, cur, game.EntityID(99), nil); len(got) != 0 {
 		t.Fatalf("view of a missing avatar %v", got)
 	}
