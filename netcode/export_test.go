@@ -1,6 +1,9 @@
 package netcode
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // SetHousekeep makes the matches of a server built from cfg run their
 // housekeeping every d instead of every second.
@@ -13,4 +16,13 @@ func (s *Server) HousekeepPasses(id string) uint64 {
 		return r.houses.Load()
 	}
 	return 0
+}
+
+// ExecAfterStop cancels match id and waits for its goroutine to end, then
+// reports what running fn on it returns.
+func (s *Server) ExecAfterStop(id string, fn func()) error {
+	r := s.room(id)
+	r.cancel()
+	<-r.done
+	return r.exec(context.Background(), fn)
 }
