@@ -153,11 +153,15 @@ func TestDroppedSnapshotResyncs(t *testing.T) {
 			}
 			c := env.dial(1, id, client.WithOnSnapshot(func(c *client.Client, s wire.Snapshot, key bool) {
 				mu.Lock()
-				if last != 0 && s.Tick != last+1 {
+				switch {
+				case last == 0: // the first snapshot
+				case s.Tick != last+1:
 					gaps++
 					if !key || s.Base != 0 {
 						fail("snapshot %d after %d (a snapshot was dropped) has base %d, want a keyframe", s.Tick, last, s.Base)
 					}
+				case key || s.Base != last:
+					fail("snapshot %d right after %d has base %d, want a delta on %d", s.Tick, last, s.Base, last)
 				}
 				last = s.Tick
 				checkMirror(c, s.Tick, rec.at(s.Tick), tc.interest, fail)

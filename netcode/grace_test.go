@@ -87,3 +87,37 @@ func TestGracePeriodHoldsSeat(t *testing.T) {
 		t.Fatalf("reconnect after the grace period: %v, want code %d", err, wire.CodeSeatExpired)
 	}
 }
+
+// TestReservedSeatsReleasedTogether: seats reserved for players who never
+// come expire together, in one housekeeping pass, as "never connected".
+func TestReservedSeatsReleasedTogether(t *testing.T) {
+	type release struct {
+		player game.PlayerID
+		reason string
+		pass   uint64
+	}
+	released := make(chan release, 4)
+	var env *testEnv
+	cfg := netcode.Config{Grace: 100 * time.Millisecond, Hooks: netcode.Hooks{SeatReleased: func(id string, p game.PlayerID, reason string) {
+		released <- release{p, reason, env.srv.HousekeepPasses(id)}
+	}}}
+	netcode.SetHousekeep(&cfg, 10*time.Millisecond)
+	env = newTestServer(t, cfg)
+	id := env.match(netcode.MatchSpec{Mode: "bench", Players: players(3)})
+	_ = env.dial(3, id) // keeps the match from being abandoned
+	var got []release
+	for range 2 {
+		select {
+		case r := <-released:
+			got = append(got, r)
+		case <-time.After(15 * time.Second):
+			t.Fatalf("released %+v, want players 1 and 2", got)
+		}
+	}
+	if got[0].player != 1 || got[1].player != 2 || got[0].reason != "never connected" || got[1].reason != "never connected" {
+		t.Fatalf("released %+v, want players 1 and 2, never connected", got)
+	}
+	if got[0].pass != got[1].pass {
+		t.Fatalf("released in passes %d and %d, want one pass", got[0].pass, got[1].pass)
+	}
+}
