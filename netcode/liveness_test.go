@@ -103,6 +103,9 @@ func TestIdleTimeout(t *testing.T) {
 	if got := env.srv.Stats().IdleDisconnects.Load(); got != 1 {
 		t.Fatalf("%d idle disconnects, want 1", got)
 	}
+	if got := env.srv.Stats().Closes(wire.CodeIdleTimeout); got != 1 {
+		t.Fatalf("%d closes with CodeIdleTimeout counted, want 1", got)
+	}
 }
 
 // TestWriteTimeout: with a short WriteTimeout, a client that reads keeps
@@ -156,5 +159,11 @@ func TestByteCounters(t *testing.T) {
 	}
 	if got, want := st.BytesOut.Load(), sa.BytesIn+sb.BytesIn; got != want {
 		t.Errorf("server sent %d bytes, clients received %d", got, want)
+	}
+	if got := st.Panics.Load(); got != 0 {
+		t.Errorf("%d panics counted, none happened", got)
+	}
+	if got := st.Closes(wire.CodeNormal); got != 2 {
+		t.Errorf("%d normal closes counted, want 2", got)
 	}
 }

@@ -166,3 +166,34 @@ func TestExecAfterStop(t *testing.T) {
 		t.Fatalf("exec after stop: %v, ran %v", err, ran)
 	}
 }
+
+func TestCreateMatchSeats(t *testing.T) {
+	env := newTestServer(t, netcode.Config{NewBrain: func(string, int, uint64) game.Brain { return rightBrain{} }})
+	if _, err := env.srv.CreateMatch(netcode.MatchSpec{Mode: "bench", Players: players(6), Bots: 2}); err != nil {
+		t.Fatalf("6 players and 2 bots in 8 seats: %v", err)
+	}
+	if _, err := env.srv.CreateMatch(netcode.MatchSpec{Mode: "bench", Players: players(6), Bots: 3}); err == nil {
+		t.Fatal("6 players and 3 bots fit in 8 seats")
+	}
+	if _, err := env.srv.CreateMatch(netcode.MatchSpec{Mode: "nope"}); !errors.Is(err, game.ErrUnknownMode) {
+		t.Fatalf("unknown mode: %v", err)
+	}
+}
+
+// TestShutdownClosesHandshakes: a socket still in its handshake when the
+// server shuts down is closed at once with CodeGoingAway, not left to its
+// handshake timeout.
+func TestShutdownClosesHandshakes(t *testing.T) {
+	env := newTestServer(t, netcode.Config{HandshakeTimeout: time.Minute})
+	id := env.match(netcode.MatchSpec{Mode: "bench", Players: players(1)})
+	r := env.raw(id)
+	testkit.WaitFor(t, "the socket to be accepted", func() bool { return env.srv.Stats().ConnsOpen.Load() == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := env.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.wait(t); got != wire.CodeGoingAway {
+		t.Fatalf("closed with %d, want %d", got, wire.CodeGoingAway)
+	}
+}
