@@ -56,6 +56,7 @@ func TestReaderErrorsPointAtTheByte(t *testing.T) {
 		{"str", func(r *reader) error { _, err := r.str(10); return err }},
 		{"bin", func(r *reader) error { _, err := r.bin(); return err }},
 		{"skip", func(r *reader) error { budget := 100; return r.skip(1, &budget) }},
+		{"array", func(r *reader) error { _, err := r.arrayHeader(); return err }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -145,4 +146,53 @@ func TestCheckSortedMessage(t *testing.T) {
 		}
 	}()
 	AppendDiff(nil, nil, []EntityState{{ID: 5}, {ID: 3}})
+}
+
+func TestCheckSortedDuplicate(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic for a duplicate id")
+		}
+	}()
+	AppendDiff(nil, nil, []EntityState{{ID: 5}, {ID: 5}})
+}
+
+// TestSkipLimits: skipping unknown trailing elements is bounded by nesting
+// depth and by an element budget, each counted exactly, and every ext
+// form is skipped whole (type byte included).
+func TestSkipLimits(t *testing.T) {
+	nested := func(k int) []byte { // k arrays, each holding the next; the last is empty
+		b := bytes.Repeat([]byte{0x91}, k-1)
+		return append(b, 0x90)
+	}
+	for k, ok := range map[int]bool{maxSkipDepth: true, maxSkipDepth + 1: false} {
+		r := &reader{b: nested(k)}
+		budget := 100
+		if err := r.skip(1, &budget); (err == nil) != ok || (ok && r.off != len(r.b)) {
+			t.Errorf("%d nested arrays: %v (offset %d)", k, err, r.off)
+		}
+	}
+	three := []byte{0x93, 1, 2, 3} // four elements: the array and its three
+	for budget, ok := range map[int]bool{4: true, 3: false} {
+		r := &reader{b: three}
+		left := budget
+		if err := r.skip(1, &left); (err == nil) != ok {
+			t.Errorf("budget %d for 4 elements: %v", budget, err)
+		}
+		if ok && left != 0 {
+			t.Errorf("budget %d for 4 elements: %d left, want 0", budget, left)
+		}
+	}
+	for _, b := range [][]byte{
+		{mpExt8, 2, 7, 0xaa, 0xbb},
+		{mpExt16, 0, 2, 7, 0xaa, 0xbb},
+		{mpExt32, 0, 0, 0, 2, 7, 0xaa, 0xbb},
+		{mpFixExt1, 7, 0xaa},
+	} {
+		r := &reader{b: append(b, 0x01)}
+		budget := 10
+		if err := r.skip(1, &budget); err != nil || r.off != len(b) {
+			t.Errorf("skip % x: %v, offset %d, want %d", b, err, r.off, len(b))
+		}
+	}
 }
