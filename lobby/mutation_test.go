@@ -2,7 +2,9 @@ package lobby
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -543,5 +545,77 @@ func TestTokenStringAndKeyID(t *testing.T) {
 		if (err == nil) != ok {
 			t.Errorf("key id of %d bytes: %v", n, err)
 		}
+	}
+}
+
+// TestBoltPruneSurvivesRestart: what a prune keeps and drops is what a
+// reopened store holds: live revocations stay, every ended one is gone.
+func TestBoltPruneSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Unix(1_800_000_000, 0)
+	s, err := OpenBoltStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for sid, until := range map[string]time.Time{"a": now.Add(-time.Minute), "b": now.Add(-time.Second), "live": now.Add(time.Hour)} {
+		if err := s.Revoke(sid, until); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Prune(now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = OpenBoltStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for sid, want := range map[string]bool{"a": false, "b": false, "live": true} {
+		if got, _ := s.Revoked(sid); got != want {
+			t.Errorf("after pruning and reopening, revoked(%s) = %v, want %v", sid, got, want)
+		}
+	}
+}
+
+// TestBoltSigningKeysNewestFirst: of several stored keys, the newest signs.
+func TestBoltSigningKeysNewestFirst(t *testing.T) {
+	s, err := OpenBoltStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	first, err := s.SigningKeys()
+	if err != nil || len(first) != 1 {
+		t.Fatalf("keys %v %v", first, err)
+	}
+	err = s.(*boltStore).db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketKeys)
+		for i, age := range []time.Duration{-time.Hour, time.Hour, time.Minute} {
+			v, err := json.Marshal(storedKey{Secret: make([]byte, 32), Created: time.Now().Add(age)})
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte(fmt.Sprint("k", i)), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := s.SigningKeys()
+	if err != nil || len(keys) != 4 {
+		t.Fatalf("keys %v %v", keys, err)
+	}
+	var ids []string
+	for _, k := range keys {
+		ids = append(ids, k.ID)
+	}
+	if want := []string{"k1", "k2", first[0].ID, "k0"}; !reflect.DeepEqual(ids, want) {
+		t.Fatalf("keys in order %v, want %v", ids, want)
 	}
 }
