@@ -426,20 +426,26 @@ func testkitWait(t *testing.T, what string, cond func() bool) {
 }
 
 // TestFinishedTicketsPruned: a finished ticket stays readable for
-// TicketRetention, then the matchmaker's pruning pass forgets it.
+// TicketRetention; the matchmaker's pruning pass, every 30 s of its clock,
+// then forgets it, and logs no warning doing so.
 func TestFinishedTicketsPruned(t *testing.T) {
-	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	clk := &clock{t: time.Unix(1_800_000_000, 0)} // the lobby's first pruning pass is due 30 s from now
 	cfg := testConfig()
-	cfg.Now, cfg.TicketRetention = clk.Now, time.Minute
-	e := newEnv(t, cfg)
+	cfg.Now, cfg.TicketRetention = clk.Now, 10*time.Second
+	e, logs := observedEnv(t, cfg, nil)
 	a := e.guest("a")
 	ta := e.ticket(a.SessionToken, "bench")
 	clk.Advance(time.Second) // FillWait passes
 	e.waitStatus(a.SessionToken, ta.TicketID, "matched")
-	clk.Advance(2 * time.Minute)
+	clk.Advance(29 * time.Second) // exactly 30 s after the lobby started
 	testkitWait(t, "the finished ticket to be pruned", func() bool {
 		return e.do("GET", "/v1/tickets/"+ta.TicketID, a.SessionToken, nil, nil).StatusCode == http.StatusNotFound
 	})
+	for _, entry := range logs.All() {
+		if entry.Level >= zap.WarnLevel {
+			t.Errorf("%s: %s %v", entry.Level, entry.Message, entry.ContextMap())
+		}
+	}
 }
 
 func TestSSEStreamsGauge(t *testing.T) {
