@@ -1,12 +1,16 @@
 package netcode_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/lxzan/gws"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/rallypoint/rallypoint/game"
 	"github.com/rallypoint/rallypoint/internal/testkit"
@@ -165,5 +169,23 @@ func TestByteCounters(t *testing.T) {
 	}
 	if got := st.Closes(wire.CodeNormal); got != 2 {
 		t.Errorf("%d normal closes counted, want 2", got)
+	}
+}
+
+// TestDebugLogs: with the logger at debug level, each connection close is
+// logged with its reason, and each socket's end once.
+func TestDebugLogs(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	env := newTestServer(t, netcode.Config{Logger: zap.New(core)})
+	id := env.match(netcode.MatchSpec{Mode: "bench", Players: players(1)})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := client.Dial(ctx, env.wsURL(id), "forged"); closeCode(err) != wire.CodeAuthFailed {
+		t.Fatalf("forged token: %v", err)
+	}
+	testkit.WaitFor(t, "the socket's end to be logged", func() bool { return logs.FilterMessage("connection closed").Len() == 1 })
+	closing := logs.FilterMessage("closing connection").All()
+	if len(closing) != 1 || fmt.Sprint(closing[0].ContextMap()["code"]) != fmt.Sprint(wire.CodeAuthFailed) {
+		t.Fatalf("'closing connection' lines %+v", closing)
 	}
 }
