@@ -625,3 +625,58 @@ func TestBoltSigningKeysNewestFirst(t *testing.T) {
 		t.Fatalf("keys in order %v, want %v", ids, want)
 	}
 }
+
+func TestMatchesListedByID(t *testing.T) {
+	e := newEnv(t, testConfig())
+	e.game.mu.Lock()
+	e.game.matches = map[string]MatchSummary{}
+	for _, id := range []string{"m3", "m1", "m2"} {
+		e.game.matches[id] = MatchSummary{ID: id, Mode: "arena", State: "running"}
+	}
+	e.game.mu.Unlock()
+	var out struct {
+		Matches []MatchSummary `json:"matches"`
+	}
+	e.do("GET", "/v1/matches", "", nil, &out)
+	var ids []string
+	for _, m := range out.Matches {
+		ids = append(ids, m.ID)
+	}
+	if !reflect.DeepEqual(ids, []string{"m1", "m2", "m3"}) {
+		t.Fatalf("matches listed as %v", ids)
+	}
+}
+
+// TestStorePrunesRefreshRecords: refresh records that have ended are
+// pruned; a live one still rotates.
+func TestStorePrunesRefreshRecords(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	for name, open := range map[string]func(t *testing.T) Store{
+		"memory": func(*testing.T) Store { return NewMemoryStore() },
+		"bolt": func(t *testing.T) Store {
+			s, err := OpenBoltStore(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			defer s.Close()
+			for sid, until := range map[string]time.Time{"old": now.Add(-time.Second), "edge": now, "live": now.Add(time.Hour)} {
+				if err := s.SetRefresh(sid, "j1", until); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Prune(now); err != nil {
+				t.Fatal(err)
+			}
+			for sid, want := range map[string]bool{"old": false, "edge": false, "live": true} {
+				if ok, err := s.RotateRefresh(sid, "j1", "j2", now.Add(time.Hour)); ok != want || err != nil {
+					t.Errorf("rotate %s after pruning: %v, %v; want %v", sid, ok, err, want)
+				}
+			}
+		})
+	}
+}

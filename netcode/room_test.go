@@ -197,3 +197,26 @@ func TestShutdownClosesHandshakes(t *testing.T) {
 		t.Fatalf("closed with %d, want %d", got, wire.CodeGoingAway)
 	}
 }
+
+func TestMatchesListedByID(t *testing.T) {
+	env := newTestServer(t, netcode.Config{})
+	for _, id := range []string{"c", "a", "b"} {
+		env.match(netcode.MatchSpec{ID: id, Mode: "bench", Players: players(1)})
+	}
+	var ids []string
+	for _, m := range env.srv.Matches() {
+		ids = append(ids, m.ID)
+	}
+	if len(ids) != 3 || ids[0] != "a" || ids[1] != "b" || ids[2] != "c" {
+		t.Fatalf("matches listed as %v", ids)
+	}
+	if _, err := env.srv.CreateMatch(netcode.MatchSpec{ID: "a", Mode: "bench"}); err == nil {
+		t.Fatal("created a second match with id a")
+	}
+	if info, ok := env.srv.Match("b"); !ok || info.ID != "b" || info.Mode != "bench" || info.State != "running" {
+		t.Fatalf("Match(b) = %+v, %v", info, ok)
+	}
+	if _, ok := env.srv.Match("nope"); ok {
+		t.Fatal("Match of an unknown id")
+	}
+}
