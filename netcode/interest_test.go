@@ -41,6 +41,22 @@ func TestInterestHysteresis(t *testing.T) {
 	if got := g.query(nil, edge, 2, nil); !slices.Equal(got, []int32{0, 1}) {
 		t.Fatalf("view from the corner %v, want [0 1]", got)
 	}
+	// Exactly on the radius is in view; exactly on 1.2 radii stays if held.
+	rim := []wire.EntityState{at(1, 500), at(2, 600), at(3, 380)}
+	g.build(rim, 100, 1000, 1000)
+	if got := g.query(nil, rim, 1, nil); !slices.Equal(got, []int32{0, 1}) {
+		t.Fatalf("view with an entity on the radius %v, want [0 1]", got)
+	}
+	if got := g.query(nil, rim, 1, []uint32{3}); !slices.Equal(got, []int32{0, 1, 2}) {
+		t.Fatalf("view holding an entity on 1.2 radii %v, want [0 1 2]", got)
+	}
+	// Entities past the world's bounds land in the edge cells (a 959-unit
+	// world has 8 cells of 120 units a side; 965 would be in a ninth).
+	out := []wire.EntityState{{ID: 1, X: wire.Quantize(950), Y: wire.Quantize(950)}, {ID: 2, X: wire.Quantize(965), Y: wire.Quantize(965)}}
+	g.build(out, 100, 959, 959)
+	if got := g.query(nil, out, 1, nil); !slices.Equal(got, []int32{0, 1}) {
+		t.Fatalf("view near an entity past the edge %v, want [0 1]", got)
+	}
 	if got := g.query(nil, cur, game.EntityID(99), nil); len(got) != 0 {
 		t.Fatalf("view of a missing avatar %v", got)
 	}
