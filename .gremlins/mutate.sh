@@ -7,6 +7,10 @@
 set -u
 GREMLINS=${GREMLINS:-${GO:-go} run github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0}
 OUT=${MUTATE_OUT:-.gremlins/report}
+# gremlins times each mutant's test run out at timeout-coefficient times
+# the time its coverage run took. A coverage run served from go test's
+# cache takes milliseconds and would time every mutant out: never cache.
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-count=1"
 mkdir -p "$OUT"
 status=0
 summary=$OUT/summary.txt
