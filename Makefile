@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    := ./...
 FUZZTIME ?= 15s
 
-.PHONY: run build test test-go lint bench bench-micro fuzz tidy clean web e2e chaos react sdk
+.PHONY: run build test test-go lint bench bench-micro fuzz tidy clean web e2e chaos react sdk mutate
 
 ## run: the whole server (lobby + game) on 127.0.0.1:8080 with embedded defaults
 run:
@@ -91,6 +91,12 @@ fuzz:
 ops-web:
 	@test -x web/node_modules/.bin/esbuild || npm ci --prefix web --no-audit --no-fund --loglevel=error
 	node web/ops/build.mjs
+
+## mutate: mutation testing with gremlins (pinned, not installed) over MUTATE_PKGS;
+## settings, equivalent mutants and the report folder are in .gremlins/ (not part of test)
+MUTATE_PKGS ?= ./game ./netcode/wire ./lobby ./netcode
+mutate:
+	GO="$(GO)" ./.gremlins/mutate.sh $(MUTATE_PKGS)
 
 clean:
 	rm -rf bin

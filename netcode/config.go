@@ -143,6 +143,10 @@ type Config struct {
 	// every tick, so it must not block, lock or allocate. Metrics
 	// exporters (internal/ops) feed their tick histograms from it.
 	TickObserver func(mode string) func(game.TickTiming)
+
+	// housekeep is how often a match runs its housekeeping (grace periods,
+	// idle sockets, pings). If zero, 1s is used. Only tests change it.
+	housekeep time.Duration
 }
 
 func (c *Config) setDefaults() error {
@@ -183,6 +187,7 @@ func (c *Config) setDefaults() error {
 	}
 	def(&c.WriteTimeout, 5*time.Second)
 	def(&c.SlowTimeout, 5*time.Second)
+	def(&c.housekeep, time.Second)
 	if c.MessageRate == 0 {
 		c.MessageRate = max(120, 4*float64(c.Hz))
 	}

@@ -149,8 +149,10 @@ func (c *conn) drain() {
 			c.out.done(b)
 			return
 		}
+		// Move the write deadline forward about once a second at most (it
+		// costs a syscall), keeping at least half of WriteTimeout ahead.
 		now := time.Now()
-		if c.deadline.Sub(now) < c.srv.cfg.WriteTimeout-time.Second {
+		if c.deadline.Sub(now) < c.srv.cfg.WriteTimeout-min(time.Second, c.srv.cfg.WriteTimeout/2) {
 			c.deadline = now.Add(c.srv.cfg.WriteTimeout)
 			_ = c.socket.SetWriteDeadline(c.deadline)
 		}

@@ -68,7 +68,8 @@ type room struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 
-	tick atomic.Uint32 // current tick, for pongs from read goroutines
+	tick   atomic.Uint32 // current tick, for pongs from read goroutines
+	houses atomic.Uint64 // housekeeping passes run (tests watch it)
 
 	// owned by the match goroutine
 	seats     map[game.PlayerID]*seat
@@ -432,7 +433,7 @@ func (r *room) onTick(events []game.Event) {
 			r.sim.Apply(s.player, s.steer.Think(s.entity, w.Entities(), w.Tick))
 		}
 	}
-	if now.Sub(r.lastHouse) >= time.Second {
+	if now.Sub(r.lastHouse) >= r.srv.cfg.housekeep {
 		r.housekeep(now)
 	}
 }
@@ -533,10 +534,11 @@ func (r *room) stalled(s *seat, now time.Time) {
 	}
 }
 
-// housekeep runs about once a second: grace periods, idle sockets, pings,
-// abandoned matches, and the published MatchInfo.
+// housekeep runs about once a second (Config.housekeep): grace periods,
+// idle sockets, pings, abandoned matches, and the published MatchInfo.
 func (r *room) housekeep(now time.Time) {
 	r.lastHouse = now
+	defer r.houses.Add(1)
 	ping := now.Sub(r.lastPing) >= r.srv.cfg.IdleTimeout/3
 	if ping {
 		r.lastPing = now

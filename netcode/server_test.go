@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -37,6 +38,13 @@ type testEnv struct {
 
 func newTestServer(t *testing.T, cfg netcode.Config) *testEnv {
 	t.Helper()
+	return newTestServerOn(t, cfg, nil)
+}
+
+// newTestServerOn is newTestServer with the listener's accepted connections
+// passed through wrap (if not nil), e.g. to shrink their socket buffers.
+func newTestServerOn(t *testing.T, cfg netcode.Config, wrap func(net.Listener) net.Listener) *testEnv {
+	t.Helper()
 	e := &testEnv{t: t, grants: make(map[string]netcode.Grant)}
 	cfg.Auth = netcode.AuthenticatorFunc(e.authenticate)
 	srv, err := netcode.New(cfg)
@@ -45,7 +53,11 @@ func newTestServer(t *testing.T, cfg netcode.Config) *testEnv {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/ws", srv.Handler())
-	e.srv, e.hs = srv, httptest.NewServer(mux)
+	e.srv, e.hs = srv, httptest.NewUnstartedServer(mux)
+	if wrap != nil {
+		e.hs.Listener = wrap(e.hs.Listener)
+	}
+	e.hs.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -283,6 +295,20 @@ func (r *rawConn) wait(t *testing.T) uint16 {
 	}
 }
 
+// closedWith waits, with a deadline of its own, for the server to close c
+// and returns the close code. A hostile client that is never closed fails
+// here in seconds, not at the package's timeout.
+func closedWith(t *testing.T, c *client.Client) uint16 {
+	t.Helper()
+	select {
+	case <-c.Done():
+		return closeCode(c.Err())
+	case <-time.After(5 * time.Second):
+		t.Fatal("the server did not close the connection")
+		return 0
+	}
+}
+
 // TestHostileClients: bad tokens, bad frames and floods are closed with the
 // documented codes, and honest clients keep an unbroken snapshot chain.
 func TestHostileClients(t *testing.T) {
@@ -343,14 +369,12 @@ func TestHostileClients(t *testing.T) {
 		{"garbage after join", wire.CodeMalformed, func(t *testing.T) uint16 {
 			c := seated(3)
 			_ = c.SendRaw([]byte{0xc1, 0x00, 0xff})
-			<-c.Done()
-			return closeCode(c.Err())
+			return closedWith(t, c)
 		}},
 		{"oversized frame", wire.CodeTooLarge, func(t *testing.T) uint16 {
 			c := seated(4)
 			_ = c.SendRaw(make([]byte, 64<<10))
-			<-c.Done()
-			return closeCode(c.Err())
+			return closedWith(t, c)
 		}},
 		{"flood", wire.CodeRateLimited, func(t *testing.T) uint16 {
 			c := seated(5)
@@ -359,8 +383,7 @@ func TestHostileClients(t *testing.T) {
 					break
 				}
 			}
-			<-c.Done()
-			return closeCode(c.Err())
+			return closedWith(t, c)
 		}},
 	}
 	for _, tc := range tests {
