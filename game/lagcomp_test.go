@@ -94,3 +94,33 @@ func newTestArenaAt(t *testing.T) *arenaSim {
 	s.Step(nil)
 	return s
 }
+
+// TestRewindArithmetic pins the view and the interpolated past position
+// exactly (the hit tests above tolerate a few units of error: the hit
+// radius).
+func TestRewindArithmetic(t *testing.T) {
+	s := strafeArena(t, Config{}) // tick 10; the target stood at y = 500 - 5·tick
+	views := []struct {
+		in   Input
+		want float64
+	}{
+		{Input{ViewTick: 7, ViewFrac: 64}, 7.25},
+		{Input{ViewTick: 9, ViewFrac: 255}, 9 + 255.0/256},
+		{Input{ViewTick: 1}, 4},            // the cap: 10 - 6
+		{Input{ViewTick: 1, Waited: 2}, 2}, // counted from arrival, 2 ticks earlier
+		{Input{ViewTick: 1, Waited: 9}, 1}, // in reach: at most 5 credited, 10 - 6 - 5 < 1
+		{Input{ViewTick: 50}, 10},
+		{Input{ViewTick: 0, ViewFrac: 200}, 10},
+	}
+	for _, v := range views {
+		if got := s.viewOf(v.in); got != v.want {
+			t.Errorf("viewOf(%+v) = %v, want %v", v.in, got, v.want)
+		}
+	}
+	for _, p := range []struct{ view, y float64 }{{7, 465}, {7.25, 463.75}, {7.5, 462.5}, {9.75, 451.25}, {10, 450}} {
+		x, y, alive := s.posAt(1, p.view)
+		if x != 300 || y != p.y || !alive {
+			t.Errorf("posAt(target, %v) = (%v, %v, %v), want (300, %v, true)", p.view, x, y, alive, p.y)
+		}
+	}
+}
