@@ -440,10 +440,19 @@ func TestFinishedTicketsPruned(t *testing.T) {
 	ta := e.ticket(a.SessionToken, "bench")
 	clk.Advance(time.Second) // FillWait passes
 	e.waitStatus(a.SessionToken, ta.TicketID, "matched")
-	clk.Advance(29 * time.Second) // exactly 30 s after the lobby started
+	clk.Advance(24 * time.Second)
+	b := e.guest("b")
+	tb := e.ticket(b.SessionToken, "arena") // waits for a second arena player
+	if resp := e.do("DELETE", "/v1/tickets/"+tb.TicketID, b.SessionToken, nil, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("cancel: %d", resp.StatusCode)
+	}
+	clk.Advance(5 * time.Second) // exactly 30 s after the lobby started
 	testkitWait(t, "the finished ticket to be pruned", func() bool {
 		return e.do("GET", "/v1/tickets/"+ta.TicketID, a.SessionToken, nil, nil).StatusCode == http.StatusNotFound
 	})
+	if resp := e.do("GET", "/v1/tickets/"+tb.TicketID, b.SessionToken, nil, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("a ticket finished 5 s ago (retention 10 s) answered %d", resp.StatusCode)
+	}
 	for _, entry := range logs.All() {
 		if entry.Level >= zap.WarnLevel {
 			t.Errorf("%s: %s %v", entry.Level, entry.Message, entry.ContextMap())

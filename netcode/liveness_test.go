@@ -132,7 +132,7 @@ func TestWriteTimeout(t *testing.T) {
 	release := make(chan struct{})
 	var once sync.Once
 	unstall := func() { once.Do(func() { close(release) }) }
-	t.Cleanup(unstall)
+	defer unstall() // before the client's Close, which waits for its stalled reader
 	stalled := env.dial(2, id, client.WithOnSnapshot(func(*client.Client, wire.Snapshot, bool) { <-release }))
 	testkit.WaitFor(t, "a write to time out", func() bool { return env.srv.Stats().WriteErrors.Load() > 0 })
 	unstall()

@@ -220,3 +220,18 @@ func TestMatchesListedByID(t *testing.T) {
 		t.Fatal("Match of an unknown id")
 	}
 }
+
+// TestMatchInfoTimings: the loop timings in MatchInfo are microseconds.
+func TestMatchInfoTimings(t *testing.T) {
+	env := newTestServer(t, netcode.Config{})
+	id := env.match(netcode.MatchSpec{Mode: "bench", Players: players(1)})
+	c := env.dial(1, id)
+	testkit.WaitFor(t, "ten ticks", func() bool { return c.Tick() > 10 })
+	info, _ := env.srv.Match(id)
+	if info.TickMaxUs <= 0 || info.TickMaxUs >= 1e6 || info.TickLastUs > info.TickMaxUs || info.LateMaxUs >= 1e7 {
+		t.Fatalf("tick timings last %d max %d late %d µs: not microseconds of a 30 Hz bench tick", info.TickLastUs, info.TickMaxUs, info.LateMaxUs)
+	}
+	if got := env.srv.Stats().Closes(5000); got != 0 {
+		t.Fatalf("Closes(5000) = %d", got)
+	}
+}
