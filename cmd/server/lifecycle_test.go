@@ -27,7 +27,7 @@ func serveRun(t *testing.T, args ...string) (base string, stop func() error) {
 	addrc := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0", "-log-level", "error", "-admin-addr", ""}, args...), func(a string) { addrc <- a })
+		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0", "-log-level", "error", "-admin-addr", "", "-data-dir", ""}, args...), func(a string) { addrc <- a })
 	}()
 	select {
 	case a := <-addrc:
