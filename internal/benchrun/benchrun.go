@@ -201,7 +201,20 @@ func (t *tail) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// lastLines returns up to n of the last non-empty lines.
+// reason picks the line of a dead process's stderr that says why: a
+// panic or fatal error if there is one, else the last line (where a Go
+// main prints its error, after any usage text).
+func (t *tail) reason() string {
+	lines := strings.Split(t.lastLines(1<<10), "\n")
+	for _, l := range lines {
+		if strings.HasPrefix(l, "panic: ") || strings.HasPrefix(l, "fatal error: ") {
+			return l
+		}
+	}
+	return lines[len(lines)-1]
+}
+
+// lastLines returns up to n of the last lines, trimmed.
 func (t *tail) lastLines(n int) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -236,11 +249,12 @@ func start(ctx context.Context, argv []string, stdout io.Writer) (*proc, error) 
 
 func (p *proc) pid() int { return p.cmd.Process.Pid }
 
-// exited says why the process is gone, with the end of its stderr.
+// exited says why the process is gone, in its own words where it left
+// some on stderr.
 func (p *proc) exited(what string) error {
 	msg := fmt.Sprintf("%s exited: %v", what, p.err)
-	if s := p.stderr.lastLines(3); s != "" {
-		msg += " (" + strings.ReplaceAll(s, "\n", " | ") + ")"
+	if s := p.stderr.reason(); s != "" {
+		msg += ": " + s
 	}
 	return errors.New(msg)
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"math"
 	"os"
-	"strings"
 	"testing"
 )
 
@@ -118,8 +117,16 @@ func TestTail(t *testing.T) {
 	if got != "some line of stderr output\nserver: flag provided but not defined: -read-path" {
 		t.Fatalf("lastLines = %q", got)
 	}
+	if got := tl.reason(); got != "server: flag provided but not defined: -read-path" {
+		t.Fatalf("reason = %q", got)
+	}
+	var crash tail
+	_, _ = crash.Write([]byte("starting\npanic: runtime error: index out of range\n\ngoroutine 1 [running]:\nmain.main()\n"))
+	if got := crash.reason(); got != "panic: runtime error: index out of range" {
+		t.Fatalf("reason of a crash = %q", got)
+	}
 	var empty tail
-	if s := empty.lastLines(3); s != "" || strings.Contains(s, "\n") {
-		t.Fatalf("empty tail: %q", s)
+	if s := empty.lastLines(3); s != "" || empty.reason() != "" {
+		t.Fatalf("empty tail: %q, %q", s, empty.reason())
 	}
 }
