@@ -66,7 +66,7 @@ func firstArg() string {
 // settings are the bench's flags.
 type settings struct {
 	clients, configs, interest, base, ref, out string
-	hz, ramp, nullBytes, floorLoops            int
+	hz, ramp, nullBytes, floorLoops, phases    int
 	warmup, window                             time.Duration
 	micro, metrics, profile, plan              bool
 }
@@ -76,7 +76,7 @@ type settings struct {
 var envKeys = map[string]string{
 	"clients": "BENCH_CLIENTS", "configs": "BENCH_CONFIGS", "interest": "BENCH_INTEREST", "base": "BENCH_BASE",
 	"ref": "BENCH_REF", "out": "BENCH_OUT", "hz": "BENCH_HZ", "ramp": "BENCH_RAMP", "null-bytes": "BENCH_NULL_BYTES",
-	"floor-loops": "BENCH_FLOOR_LOOPS", "warmup": "BENCH_WARMUP", "window": "BENCH_WINDOW", "micro": "BENCH_MICRO",
+	"floor-loops": "BENCH_FLOOR_LOOPS", "floor-phases": "BENCH_FLOOR_PHASES", "warmup": "BENCH_WARMUP", "window": "BENCH_WINDOW", "micro": "BENCH_MICRO",
 	"metrics": "BENCH_METRICS", "profile": "BENCH_PROFILE", "plan": "BENCH_PLAN",
 }
 
@@ -93,6 +93,7 @@ func parseFlags(args []string, getenv func(string) string) (settings, error) {
 	fs.IntVar(&s.ramp, "ramp", 800, "new bots per second")
 	fs.IntVar(&s.nullBytes, "null-bytes", 135, "the null game's fixed snapshot size, passed as -bench-null-snapshot")
 	fs.IntVar(&s.floorLoops, "floor-loops", 2, "goroutines of the floor's load generator")
+	fs.IntVar(&s.phases, "floor-phases", 0, "groups the floor's load spreads each tick's inputs over (0: 4 per CPU, as cmd/bots' shards)")
 	fs.DurationVar(&s.warmup, "warmup", 10*time.Second, "warm-up after all clients joined")
 	fs.DurationVar(&s.window, "window", 20*time.Second, "steady measurement window")
 	fs.BoolVar(&s.micro, "micro", true, "print the encoder micro-benchmark table first")
@@ -129,6 +130,8 @@ func parseFlags(args []string, getenv func(string) string) (settings, error) {
 		return s, fmt.Errorf("-warmup %v, -window %v: want a positive window", s.warmup, s.window)
 	case s.floorLoops < 1:
 		return s, fmt.Errorf("-floor-loops %d: want at least 1", s.floorLoops)
+	case s.phases < 0:
+		return s, fmt.Errorf("-floor-phases %d: want 0 or more", s.phases)
 	}
 	return s, nil
 }
@@ -156,7 +159,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	cfg := benchrun.Config{
 		Warmup: s.warmup, Window: s.window, Ramp: s.ramp, Out: s.out, Log: os.Stdout,
-		NoMetrics: !s.metrics, FloorLoops: s.floorLoops, RunID: time.Now().UTC().Format(time.RFC3339),
+		NoMetrics: !s.metrics, FloorLoops: s.floorLoops, FloorPhases: s.phases, RunID: time.Now().UTC().Format(time.RFC3339),
 	}
 	if s.profile {
 		cfg.ProfileDir = filepath.Dir(s.out)

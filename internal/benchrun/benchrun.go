@@ -33,6 +33,7 @@ type Config struct {
 	ProfileDir     string        // if set, a CPU profile of each Rallypoint server point
 	NoMetrics      bool          // run Rallypoint servers with -admin-addr "" (no metrics kept); else their admin listener is scraped every 15 s, as Prometheus would
 	FloorLoops     int           // goroutines of the floor's load; if zero, 2
+	FloorPhases    int           // groups the floor's load spreads each tick's inputs over; if zero, as cmd/bots (4 per CPU)
 	RunID          string        // groups one invocation's points in the results file
 	Log            io.Writer     // progress
 }
@@ -307,7 +308,8 @@ func launchFor(cfg Config, t Target, j Job) (launch, func(), error) {
 			name:   "floor-load",
 			load: func(n, hz int, duration, measureAfter time.Duration) []string {
 				return append(append([]string(nil), t.Load...), "-addr", addr, "-conns", strconv.Itoa(n), "-hz", strconv.Itoa(hz),
-					"-loops", strconv.Itoa(loops), "-duration", duration.String(), "-measure-after", measureAfter.String())
+					"-loops", strconv.Itoa(loops), "-phases", strconv.Itoa(cfg.FloorPhases),
+					"-duration", duration.String(), "-measure-after", measureAfter.String())
 			},
 		}, noop, nil
 	}

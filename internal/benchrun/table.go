@@ -201,7 +201,8 @@ func Legend(w io.Writer, baseRev string, nullBytes int) {
              every client gets one fixed %d-byte snapshot per tick, inputs are read and discarded
   null-tick  the same on -read-path tick
   floor      raw TCP, no WebSocket, no lobby: a goroutine per connection blocking in read of 36-byte messages, a tick goroutine
-             writing one 140-byte message per client per tick, driven by its own light epoll load (cmd/bench floor-load)
+             writing one 140-byte message per client per tick, driven by its own light epoll load (cmd/bench floor-load,
+             inputs spread over the tick like cmd/bots' shards)
   base, loop, tick, null-*: driven by cmd/bots (lobby, event stream, WebSocket, every snapshot decoded into a mirror)
 columns:
   cpu_us     server CPU (utime+stime from /proc/PID/stat) per client per tick over the steady window

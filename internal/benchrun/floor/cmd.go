@@ -73,6 +73,7 @@ func LoadCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.IntVar(&cfg.Conns, "conns", 1, "connections")
 	fs.IntVar(&cfg.Hz, "hz", 30, "inputs per second per connection")
 	fs.IntVar(&cfg.Loops, "loops", 2, "goroutines driving the connections (each with its own epoll)")
+	fs.IntVar(&cfg.Phases, "phases", 0, "groups each goroutine spreads its inputs over within a tick, as cmd/bots' shards (0: 4 per CPU, as cmd/bots)")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "how long to run (0: until interrupted)")
 	fs.DurationVar(&cfg.MeasureAfter, "measure-after", 0, "start measuring gaps and bytes this long after the start")
 	if err := fs.Parse(args); err != nil {

@@ -89,7 +89,7 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("NewServer(%+v): %v, want ErrConfig", cfg, err)
 		}
 	}
-	for _, cfg := range []LoadConfig{{}, {Addr: "x:1", Conns: -1}, {Addr: "x:1", Hz: 2000}, {Addr: "x:1", Loops: -2}, {Addr: "x:1", Duration: -1}} {
+	for _, cfg := range []LoadConfig{{}, {Addr: "x:1", Conns: -1}, {Addr: "x:1", Hz: 2000}, {Addr: "x:1", Loops: -2}, {Addr: "x:1", Phases: -1}, {Addr: "x:1", Duration: -1}} {
 		if _, err := RunLoad(context.Background(), cfg); !errors.Is(err, ErrConfig) {
 			t.Errorf("RunLoad(%+v): %v, want ErrConfig", cfg, err)
 		}
@@ -110,7 +110,7 @@ func TestLoadAgainstServer(t *testing.T) {
 	}
 	res := make(chan result, 1)
 	go func() {
-		sum, err := RunLoad(ctx, LoadConfig{Addr: addr, Conns: conns, Hz: 30, Loops: 2})
+		sum, err := RunLoad(ctx, LoadConfig{Addr: addr, Conns: conns, Hz: 30, Loops: 2, Phases: 3})
 		res <- result{sum, err}
 	}()
 	waitFor(t, "every connection seated", func() bool { return s.Stats().Connections == conns })

@@ -2,6 +2,7 @@ package floor
 
 import (
 	"fmt"
+	"runtime"
 	"time"
 )
 
@@ -17,6 +18,11 @@ type LoadConfig struct {
 	// epoll instance and a share of the connections). If zero, 2 is used;
 	// never more than Conns.
 	Loops int
+	// Phases spreads each goroutine's inputs over the tick in this many
+	// evenly spaced groups, as cmd/bots' scheduler shards do (4 per CPU),
+	// so the server sees inputs arrive in the same pattern as from the
+	// bots. If zero, 4 * GOMAXPROCS is used.
+	Phases int
 	// MeasureAfter starts the measured window (gaps and bytes) this long
 	// after the start. If zero, everything is measured.
 	MeasureAfter time.Duration
@@ -38,6 +44,9 @@ func (c *LoadConfig) setDefaults() error {
 	if c.Loops == 0 {
 		c.Loops = 2
 	}
+	if c.Phases == 0 {
+		c.Phases = 4 * runtime.GOMAXPROCS(0)
+	}
 	switch {
 	case c.Conns < 0:
 		return fmt.Errorf("%w: Conns %d", ErrConfig, c.Conns)
@@ -45,6 +54,8 @@ func (c *LoadConfig) setDefaults() error {
 		return fmt.Errorf("%w: Hz %d out of 1..1000", ErrConfig, c.Hz)
 	case c.Loops < 0:
 		return fmt.Errorf("%w: Loops %d", ErrConfig, c.Loops)
+	case c.Phases < 0 || c.Phases > 1000:
+		return fmt.Errorf("%w: Phases %d out of 1..1000", ErrConfig, c.Phases)
 	case c.MeasureAfter < 0 || c.Duration < 0:
 		return fmt.Errorf("%w: negative MeasureAfter or Duration", ErrConfig)
 	}

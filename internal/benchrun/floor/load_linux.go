@@ -45,7 +45,7 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (LoadSummary, error) {
 		}
 	}()
 	for i := range loops {
-		if loops[i], err = newLoop(); err != nil {
+		if loops[i], err = newLoop(cfg.Phases); err != nil {
 			return sum, err
 		}
 	}
@@ -78,7 +78,7 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (LoadSummary, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			l.run(&stop, period, period*time.Duration(i)/time.Duration(len(loops)), measureFrom)
+			l.run(&stop, period, measureFrom, i, len(loops))
 		}()
 	}
 	wg.Wait()
@@ -183,6 +183,7 @@ type lconn struct {
 	fd     int
 	dead   bool
 	seq    uint32
+	group  int            // the phase of the tick its inputs go out at
 	in     [DownSize]byte // the message being received
 	inOff  int
 	last   int64 // unix nanos of the previous complete message (0: none)
@@ -192,10 +193,11 @@ type lconn struct {
 
 // loop drives a share of the connections from one goroutine.
 type loop struct {
-	ep    int
-	conns []*lconn
-	alive int
-	buf   [16 << 10]byte
+	ep     int
+	phases int
+	conns  []*lconn
+	alive  int
+	buf    [16 << 10]byte
 
 	// counters; read after run returns
 	gaps                                    histogram
@@ -205,12 +207,12 @@ type loop struct {
 	err                                     error  // the first error seen
 }
 
-func newLoop() (*loop, error) {
+func newLoop(phases int) (*loop, error) {
 	ep, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("floor: epoll_create1: %w", err)
 	}
-	return &loop{ep: ep}, nil
+	return &loop{ep: ep, phases: max(phases, 1)}, nil
 }
 
 func (l *loop) add(fd int) error {
@@ -219,7 +221,7 @@ func (l *loop) add(fd int) error {
 		_ = syscall.Close(fd)
 		return fmt.Errorf("floor: epoll_ctl: %w", err)
 	}
-	l.conns = append(l.conns, &lconn{fd: fd})
+	l.conns = append(l.conns, &lconn{fd: fd, group: len(l.conns) % l.phases})
 	l.alive++
 	return nil
 }
@@ -234,23 +236,28 @@ func (l *loop) close() {
 	_ = syscall.Close(l.ep)
 }
 
-// run sends every connection an input each period (from phase on) and
-// reads whatever arrives in between, until stop is set.
-func (l *loop) run(stop *atomic.Bool, period, phase time.Duration, measureFrom time.Time) {
+// run sends every connection an input each period and reads whatever
+// arrives in between, until stop is set. The period is cut into phases
+// slots; each slot sends the inputs of one group of connections, and loop
+// idx of n starts its slots idx/n of a slot after the first loop's.
+func (l *loop) run(stop *atomic.Bool, period time.Duration, measureFrom time.Time, idx, n int) {
 	events := make([]syscall.EpollEvent, 256)
+	slot := period / time.Duration(l.phases)
 	last := time.Now()
-	next := last.Add(phase)
+	next := last.Add(slot * time.Duration(idx) / time.Duration(max(n, 1)))
+	group := 0
 	for !stop.Load() && l.alive > 0 {
 		now := time.Now()
 		if !now.Before(next) {
 			measuring := !now.Before(measureFrom)
-			l.send(measuring)
+			l.send(group, measuring)
 			if measuring {
 				l.botNanos += int64(l.alive) * int64(now.Sub(last))
 			}
 			last = now
-			if next = next.Add(period); now.Sub(next) > period {
-				next = now.Add(period) // far behind: skip, do not burst
+			group = (group + 1) % l.phases
+			if next = next.Add(slot); now.Sub(next) > period {
+				next = now.Add(slot) // far behind: skip, do not burst
 			}
 		}
 		ms := int((next.Sub(now) + time.Millisecond - 1) / time.Millisecond)
@@ -314,11 +321,11 @@ func (l *loop) read(c *lconn, now int64, measuring bool) {
 	}
 }
 
-// send writes one input to every live connection; a connection whose
-// socket cannot take it drops it (counted).
-func (l *loop) send(measuring bool) {
+// send writes one input to every live connection of group; a connection
+// whose socket cannot take it drops it (counted).
+func (l *loop) send(group int, measuring bool) {
 	for _, c := range l.conns {
-		if c.dead {
+		if c.dead || c.group != group {
 			continue
 		}
 		if c.outOff == 0 {
