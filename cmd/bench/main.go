@@ -194,12 +194,7 @@ func run(ctx context.Context, args []string) error {
 		return nil
 	}
 
-	if s.micro {
-		if err := benchrun.Micro(ctx, os.Stdout); err != nil {
-			return err
-		}
-		fmt.Println()
-	}
+	// Build first: a bad -base fails before anything is measured.
 	binDir := filepath.Join("bin", "bench")
 	var b benchrun.Binaries
 	b.Bench = self
@@ -210,6 +205,12 @@ func run(ctx context.Context, args []string) error {
 		if b.BaseServer, b.BaseRev, err = benchrun.BuildBase(ctx, s.base, binDir, os.Stderr); err != nil {
 			return err
 		}
+	}
+	if s.micro {
+		if err := benchrun.Micro(ctx, os.Stdout); err != nil {
+			return err
+		}
+		fmt.Println()
 	}
 	if targets, err = benchrun.Targets(names, b, s.nullBytes); err != nil {
 		return err
