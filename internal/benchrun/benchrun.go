@@ -91,13 +91,7 @@ func RunPlan(ctx context.Context, cfg Config, targets []Target, jobs []Job) ([]P
 	for _, t := range targets {
 		byName[t.Name] = t
 	}
-	failed := make(map[string]bool)
-	type satKey struct {
-		target   string
-		hz       int
-		interest float64
-	}
-	saturated := make(map[satKey]int) // lowest saturating client count
+	tr := newTracker()
 	var points []Point
 	var failures []Failure
 	for i, j := range jobs {
@@ -106,21 +100,20 @@ func RunPlan(ctx context.Context, cfg Config, targets []Target, jobs []Job) ([]P
 			break
 		}
 		t, ok := byName[j.Target]
-		switch {
-		case !ok:
+		if !ok {
 			failures = append(failures, Failure{j, fmt.Errorf("no target %q", j.Target)})
 			continue
-		case failed[j.Target]:
-			continue
 		}
-		if n, sat := saturated[satKey{j.Target, j.Hz, j.Interest}]; sat && j.Clients > n {
-			fmt.Fprintf(cfg.Log, "%-9s %7d  skipped: saturated at %d clients\n", j.Target, j.Clients, n)
+		if why, skip := tr.skip(j); skip {
+			if why != "" {
+				fmt.Fprintf(cfg.Log, "%-9s %7d  skipped: %s\n", j.Target, j.Clients, why)
+			}
 			continue
 		}
 		fmt.Fprintf(cfg.Log, "# [%d/%d] %s\n", i+1, len(jobs), j)
 		p, err := runPoint(ctx, cfg, t, j)
+		tr.record(j, p, err)
 		if err != nil {
-			failed[j.Target] = true
 			failures = append(failures, Failure{j, err})
 			fmt.Fprintf(cfg.Log, "%-9s %7d  FAILED: %v\n", j.Target, j.Clients, err)
 			continue
@@ -130,14 +123,52 @@ func RunPlan(ctx context.Context, cfg Config, targets []Target, jobs []Job) ([]P
 			failures = append(failures, Failure{j, err})
 		}
 		fmt.Fprintln(cfg.Log, Row(p))
-		if p.Saturated {
-			k := satKey{j.Target, j.Hz, j.Interest}
-			if n, ok := saturated[k]; !ok || j.Clients < n {
-				saturated[k] = j.Clients
-			}
-		}
 	}
 	return points, failures
+}
+
+// tracker decides which jobs of a run are still worth running: none of a
+// target that failed once, and none at a higher client count for a
+// target, rate and radius that saturated the machine.
+type tracker struct {
+	failed    map[string]bool
+	saturated map[satKey]int // lowest saturating client count
+}
+
+type satKey struct {
+	target   string
+	hz       int
+	interest float64
+}
+
+func newTracker() *tracker {
+	return &tracker{failed: make(map[string]bool), saturated: make(map[satKey]int)}
+}
+
+// skip says whether to skip j, and why ("" for a failed target, whose
+// failure was reported already).
+func (t *tracker) skip(j Job) (string, bool) {
+	if t.failed[j.Target] {
+		return "", true
+	}
+	if n, ok := t.saturated[satKey{j.Target, j.Hz, j.Interest}]; ok && j.Clients > n {
+		return fmt.Sprintf("saturated at %d clients", n), true
+	}
+	return "", false
+}
+
+// record notes how j went.
+func (t *tracker) record(j Job, p Point, err error) {
+	if err != nil {
+		t.failed[j.Target] = true
+		return
+	}
+	if p.Saturated {
+		k := satKey{j.Target, j.Hz, j.Interest}
+		if n, ok := t.saturated[k]; !ok || j.Clients < n {
+			t.saturated[k] = j.Clients
+		}
+	}
 }
 
 func appendJSON(path string, p Point) error {

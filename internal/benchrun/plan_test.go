@@ -1,6 +1,7 @@
 package benchrun
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -117,5 +118,37 @@ func TestEstimate(t *testing.T) {
 	}
 	if rampTime(100, 0) != 101*time.Second {
 		t.Fatal("a zero ramp is not treated as one bot per second")
+	}
+}
+
+func TestTracker(t *testing.T) {
+	tr := newTracker()
+	job := func(target string, n int, interest float64) Job {
+		return Job{Target: target, Clients: n, Hz: 30, Interest: interest}
+	}
+	tr.record(job("loop", 400, 0), Point{}, errors.New("flag provided but not defined: -read-path"))
+	tr.record(job("base", 400, 0), Point{Saturated: true}, nil)
+	tr.record(job("base", 400, 300), Point{}, nil)
+	for _, tc := range []struct {
+		j    Job
+		skip bool
+		why  string
+	}{
+		{job("loop", 800, 300), true, ""},                       // failed once: never again
+		{job("base", 800, 0), true, "saturated at 400 clients"}, // saturated below
+		{job("base", 400, 0), false, ""},                        // the same count again
+		{job("base", 800, 300), false, ""},                      // the other radius did not saturate
+		{Job{Target: "base", Clients: 800, Hz: 20}, false, ""},  // another rate
+		{job("tick", 800, 0), false, ""},                        // another target
+	} {
+		why, skip := tr.skip(tc.j)
+		if skip != tc.skip || why != tc.why {
+			t.Errorf("skip(%v) = %q, %v; want %q, %v", tc.j, why, skip, tc.why, tc.skip)
+		}
+	}
+	// A lower saturating count lowers the bar.
+	tr.record(job("base", 200, 0), Point{Saturated: true}, nil)
+	if why, _ := tr.skip(job("base", 400, 0)); why != "saturated at 200 clients" {
+		t.Errorf("after saturating at 200: %q", why)
 	}
 }
