@@ -682,10 +682,18 @@ func (l *Lobby) changed(id TicketID) {
 	}
 }
 
-// wake closes id's watcher channel, if any.
+// wake closes id's watcher channel, if any; an empty id wakes every
+// stream (changes may have been missed).
 func (l *Lobby) wake(id TicketID) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if id == "" {
+		for id, ch := range l.watchers {
+			close(ch)
+			delete(l.watchers, id)
+		}
+		return
+	}
 	if ch, ok := l.watchers[id]; ok {
 		close(ch)
 		delete(l.watchers, id)
