@@ -700,6 +700,25 @@ func (l *Lobby) wake(id TicketID) {
 	}
 }
 
+// ticket loads a ticket. A ticket left "placing" by a lobby process that
+// died while placing it (nobody else can finish it: it is out of the
+// queue) is expired once its placement must have ended, so its player can
+// queue again.
+func (l *Lobby) ticket(id TicketID) (Ticket, error) {
+	t, err := l.tickets.Ticket(id)
+	if err != nil || t.Status != StatusQueued || !t.Placing {
+		return t, err
+	}
+	now := l.cfg.Now()
+	if now.Before(t.Expires.Add(l.cfg.PlaceTimeout + 4*l.storeTimeout + l.leaseTTL)) {
+		return t, nil
+	}
+	l.log.Warn("ticket orphaned while placing (its lobby died?); expired", zap.String("ticket", string(id)))
+	l.finish(id, now, func(t *Ticket) { t.Status = StatusExpired })
+	l.stats.ticketsExpired.Add(1)
+	return l.tickets.Ticket(id)
+}
+
 // finish moves a ticket to a terminal state set by fn.
 func (l *Lobby) finish(id TicketID, now time.Time, fn func(t *Ticket)) {
 	l.update(id, func(t *Ticket) {

@@ -510,3 +510,80 @@ func TestRedisDown(t *testing.T) {
 	a.ticket(p2.SessionToken, "duel")
 	s.until(t, "matched") // the stream stayed open across the outage
 }
+
+// stuckPlacer never answers until released, ignoring its context: its
+// lobby behaves like a process frozen (or killed) in the middle of a
+// placement.
+type stuckPlacer struct {
+	fakeGame
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (p *stuckPlacer) Place(ctx context.Context, req lobby.PlaceRequest) (lobby.Placement, error) {
+	select {
+	case p.entered <- struct{}{}:
+	default:
+	}
+	<-p.release
+	return lobby.Placement{}, fmt.Errorf("gone")
+}
+
+// TestLeaderDiesWhilePlacing: the leading lobby freezes in the middle of
+// a placement, holding a ticket out of the queue. Another lobby takes the
+// lease; once the placement must have ended, the ticket reads as expired
+// there, and its player queues again and is matched.
+func TestLeaderDiesWhilePlacing(t *testing.T) {
+	c := newCluster(t)
+	stuck := &stuckPlacer{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	short := func(cfg *lobby.Config) {
+		cfg.TicketTTL = 300 * time.Millisecond
+		cfg.PlaceTimeout = 100 * time.Millisecond
+		cfg.StoreTimeout = 200 * time.Millisecond
+		cfg.LeaseTTL = 500 * time.Millisecond
+	}
+	s, err := redisstore.Open(context.Background(), c.redis.URL, redisstore.Options{Prefix: c.prefix, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cfg := quickConfig()
+	s.Configure(&cfg)
+	short(&cfg)
+	a, err := lobby.New(cfg, stuck, c.game, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		close(stuck.release)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = a.Shutdown(ctx)
+	}()
+	b := c.start(func(cfg *lobby.Config, _ *redisstore.Store) { short(cfg) })
+	p := b.guest("ann")
+	// A may not lead at first (B could win the lease): retry until A's
+	// placer has the ticket.
+	var tk ticketView
+	deadline := time.Now().Add(20 * time.Second)
+	for placed := false; !placed; {
+		tk = b.ticket(p.SessionToken, "solo")
+		select {
+		case <-stuck.entered:
+			placed = true
+		case <-time.After(2 * time.Second):
+			if time.Now().After(deadline) {
+				t.Fatal("the frozen lobby never took the ticket")
+			}
+			b.waitStatus(p.SessionToken, tk.TicketID, "matched") // B placed it
+			c.game.mu.Lock()
+			c.game.placed = map[string][]lobby.PlayerID{}
+			c.game.mu.Unlock()
+			// B holds the seat now; a new guest tries again.
+			p = b.guest("ann")
+		}
+	}
+	b.waitStatus(p.SessionToken, tk.TicketID, "expired")
+	again := b.ticket(p.SessionToken, "solo")
+	b.waitStatus(p.SessionToken, again.TicketID, "matched")
+}
