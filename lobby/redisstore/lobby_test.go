@@ -77,7 +77,7 @@ func quickConfig() lobby.Config {
 		FillWait:          time.Nanosecond,
 		BotFillAfter:      -1,
 		LeaseTTL:          time.Second,
-		StoreTimeout:      time.Second,
+		StoreTimeout:      2 * time.Second,
 		SSEUpdateInterval: time.Minute, // changes must arrive through TicketEvents
 		RateLimit:         rate.Inf,
 		RateBurst:         1 << 20,
@@ -90,7 +90,7 @@ func quickConfig() lobby.Config {
 func (c *cluster) start(edit func(*lobby.Config, *redisstore.Store)) *node {
 	t := c.t
 	t.Helper()
-	s, err := redisstore.Open(context.Background(), c.redis.URL, redisstore.Options{Prefix: c.prefix, Timeout: time.Second})
+	s, err := redisstore.Open(context.Background(), c.redis.URL, redisstore.Options{Prefix: c.prefix, Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -539,10 +539,10 @@ func TestLeaderDiesWhilePlacing(t *testing.T) {
 	short := func(cfg *lobby.Config) {
 		cfg.TicketTTL = 300 * time.Millisecond
 		cfg.PlaceTimeout = 100 * time.Millisecond
-		cfg.StoreTimeout = 200 * time.Millisecond
+		cfg.StoreTimeout = time.Second
 		cfg.LeaseTTL = 500 * time.Millisecond
 	}
-	s, err := redisstore.Open(context.Background(), c.redis.URL, redisstore.Options{Prefix: c.prefix, Timeout: time.Second})
+	s, err := redisstore.Open(context.Background(), c.redis.URL, redisstore.Options{Prefix: c.prefix, Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
