@@ -130,8 +130,9 @@ type Lobby struct {
 	wg        sync.WaitGroup
 
 	// Owned by the run goroutine.
-	mm      *matchmaker // the matching algorithm over a queue snapshot
-	leading bool        // this process held the matchmaker lease at the last step
+	mm        *matchmaker // the matching algorithm over a queue snapshot
+	leading   bool        // this process held the matchmaker lease at the last step
+	queueDown bool        // the last queue read failed (logged once per outage)
 
 	creating [64]sync.Mutex // by player: one ticket creation at a time
 
@@ -551,10 +552,15 @@ func (l *Lobby) step(ctx context.Context) {
 	entries, err := l.queue.QueueEntries(qctx)
 	cancel()
 	if err != nil {
-		if ctx.Err() == nil {
-			l.log.Warn("matchmaker: read queue", zap.Error(err))
+		if ctx.Err() == nil && !l.queueDown {
+			l.log.Warn("matchmaker: cannot read the queue; not matching until it answers", zap.Error(err))
 		}
+		l.queueDown = true
 		return
+	}
+	if l.queueDown {
+		l.queueDown = false
+		l.log.Info("matchmaker: queue readable again")
 	}
 	l.mm.load(entries)
 	groups, expired := l.mm.step(now)
