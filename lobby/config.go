@@ -157,12 +157,38 @@ type Config struct {
 	// when DataDir is empty, is opened and closed by the lobby.
 	Results ResultStore
 
+	// Queue is the matchmaking queue. If nil, an in-memory queue is used.
+	// Give several lobby processes the same shared Queue (with shared
+	// Tickets, Assignments, Leases, TicketEvents, UsedTokens and Store) and
+	// they serve the same queues: one of them at a time, the holder of the
+	// "matchmaker" lease, runs each matchmaking step.
+	Queue Queue
+	// Leases elects the process that runs the matchmaker over a shared
+	// Queue. If nil, in-memory leases are used (this process always leads).
+	Leases Leases
+	// LeaseTTL is how long the matchmaker lease lasts without renewal: when
+	// the leading lobby dies, another takes over within LeaseTTL. The leader
+	// renews it at every step. If zero, 3 seconds is used.
+	LeaseTTL time.Duration
+	// TicketEvents carries ticket changes to the event streams of every
+	// lobby process. If nil, changes reach this process's streams only.
+	TicketEvents TicketEvents
+	// UsedTokens records used socket tokens (each works once). If nil, an
+	// in-memory set is used: a restarted process forgets it, which lets a
+	// token captured in its last SocketTokenTTL be replayed once more.
+	UsedTokens UsedTokens
+	// StoreTimeout bounds each call the lobby makes to a shared store
+	// (Queue, Leases, TicketEvents, UsedTokens) so a slow or unreachable
+	// backend fails the request with 503 "store_unavailable" instead of
+	// hanging it. If zero, 2 seconds is used.
+	StoreTimeout time.Duration
+
 	// Now is the clock. If nil, time.Now is used.
 	Now func() time.Time
 
 	// OnMatched, if set, is called once for every ticket placed in a match,
 	// with its mode and how long it waited in the queue (time to match).
-	// It runs with the lobby's lock held: it must be quick and must not
+	// It runs on the matchmaker goroutine: it must be quick and must not
 	// call back into the lobby. Metrics exporters (internal/ops) use it.
 	OnMatched func(mode string, waited time.Duration)
 }
@@ -260,7 +286,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	}{
 		{"SessionTTL", cfg.SessionTTL}, {"RefreshTTL", cfg.RefreshTTL}, {"SocketTokenTTL", cfg.SocketTokenTTL},
 		{"ReconnectGrace", cfg.ReconnectGrace}, {"FillWait", cfg.FillWait}, {"TicketTTL", cfg.TicketTTL},
-		{"TicketRetention", cfg.TicketRetention}, {"MatchInterval", cfg.MatchInterval}, {"PlaceTimeout", cfg.PlaceTimeout},
+		{"TicketRetention", cfg.TicketRetention}, {"MatchInterval", cfg.MatchInterval}, {"PlaceTimeout", cfg.PlaceTimeout}, {"LeaseTTL", cfg.LeaseTTL}, {"StoreTimeout", cfg.StoreTimeout},
 		{"SSEKeepAlive", cfg.SSEKeepAlive}, {"SSEUpdateInterval", cfg.SSEUpdateInterval}, {"SSERetry", cfg.SSERetry},
 	} {
 		if d.v < 0 {
