@@ -150,6 +150,9 @@ func (h *hooks) seatReleased(match string, p game.PlayerID, _ string) {
 func (h *hooks) matchEnded(info netcode.MatchInfo, res game.Result, err error) {
 	r := matchResult(info, res, err)
 	r.Ended = time.Now() // not when the store gets to it
+	if !r.Started.IsZero() {
+		r.DurationMS = r.Ended.Sub(r.Started).Milliseconds()
+	}
 	info.State = "over"
 	h.mu.Lock()
 	delete(h.spilled, info.ID) // the match's end releases every seat in it
