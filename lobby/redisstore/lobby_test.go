@@ -353,6 +353,10 @@ func (neverLead) TryLock(context.Context, string, string, time.Duration) (bool, 
 	return false, nil
 }
 
+func (neverLead) AcquireLease(context.Context, string, string, time.Duration) (uint64, error) {
+	return 0, nil
+}
+
 // TestLeaseTakeover: the lobby holding the matchmaker lease goes away
 // (without giving it back, as in a kill -9) and the other lobby takes over
 // once it expires; queued tickets are matched and nothing is lost.
