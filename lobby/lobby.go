@@ -26,6 +26,9 @@ type PlaceRequest struct {
 	Mode    string     // a key of Config.Modes
 	Players []PlayerID // the humans, in queue order
 	Bots    int        // server-side bots to add (bot fill)
+	// Key identifies this placement: the same key is never used for two
+	// groups. A Placer that implements PlacementFinder answers for it.
+	Key string
 }
 
 // Placement is a created match.
@@ -106,9 +109,11 @@ type Lobby struct {
 	ownRes       bool
 	tickets      TicketStore
 	seats        AssignmentStore
-	queue        Queue        // the matchmaking queue (shared or in memory)
-	leases       Leases       // nil: this process always runs the matchmaker
-	events       TicketEvents // nil: ticket changes reach this process's streams only
+	queue        Queue           // the matchmaking queue (shared or in memory)
+	leases       Leases          // nil: this process always runs the matchmaker
+	events       TicketEvents    // nil: ticket changes reach this process's streams only
+	mms          MatchmakerStore // nil: the matchmaker writes through queue and tickets
+	fleases      FencedLeases    // nil: the matchmaker's writes are not fenced
 	used         UsedTokens
 	holder       string // this process's lease holder id
 	leaseTTL     time.Duration
@@ -130,9 +135,14 @@ type Lobby struct {
 	wg        sync.WaitGroup
 
 	// Owned by the run goroutine.
-	mm        *matchmaker // the matching algorithm over a queue snapshot
-	leading   bool        // this process held the matchmaker lease at the last step
-	queueDown bool        // the last queue read failed (logged once per outage)
+	mm        *matchmaker  // the matching algorithm over a queue snapshot
+	leading   bool         // this process held the matchmaker lease at the last step
+	fence     Fence        // the lease epoch of this step (0: unfenced)
+	queueDown bool         // the last queue read failed (logged once per outage)
+	snap      []QueueEntry // the last queue snapshot (QueueSnapshotter)
+	snapVer   uint64       // its version
+	snapAt    time.Time    // when it was read in full
+	snapOK    bool         // snap is usable
 
 	creating [64]sync.Mutex // by player: one ticket creation at a time
 
@@ -187,6 +197,9 @@ func New(cfg Config, placer Placer, dir MatchDirectory, log *zap.Logger) (*Lobby
 	if l.queue == nil {
 		l.queue = NewMemoryQueue()
 	}
+	l.mms, _ = l.queue.(MatchmakerStore)
+	l.fleases, _ = l.leases.(FencedLeases)
+	l.fence.Lease = matchmakerLease
 	if l.used == nil {
 		l.used = NewMemoryUsedTokens()
 	}
@@ -478,7 +491,19 @@ func (l *Lobby) lead(ctx context.Context) bool {
 		return true
 	}
 	lctx, cancel := context.WithTimeout(ctx, l.storeTimeout)
-	held, err := l.leases.TryLock(lctx, matchmakerLease, l.holder, l.leaseTTL)
+	var held bool
+	var err error
+	if l.fleases != nil {
+		var epoch uint64
+		epoch, err = l.fleases.AcquireLease(lctx, matchmakerLease, l.holder, l.leaseTTL)
+		held = epoch > 0
+		if held && epoch != l.fence.Epoch {
+			l.log.Info("matchmaker lease epoch", zap.Uint64("epoch", epoch))
+		}
+		l.fence.Epoch = epoch
+	} else {
+		held, err = l.leases.TryLock(lctx, matchmakerLease, l.holder, l.leaseTTL)
+	}
 	cancel()
 	if err != nil {
 		held = false
@@ -548,19 +573,16 @@ func (l *Lobby) step(ctx context.Context) {
 		}
 		return
 	}
-	qctx, cancel := l.storeCtx(ctx)
-	entries, err := l.queue.QueueEntries(qctx)
-	cancel()
-	if err != nil {
-		if ctx.Err() == nil && !l.queueDown {
-			l.log.Warn("matchmaker: cannot read the queue; not matching until it answers", zap.Error(err))
+	if l.mms != nil {
+		l.stepShared(ctx, now)
+		if prune {
+			l.prune(now)
 		}
-		l.queueDown = true
 		return
 	}
-	if l.queueDown {
-		l.queueDown = false
-		l.log.Info("matchmaker: queue readable again")
+	entries, err := l.snapshot(ctx, now)
+	if !l.queueRead(ctx, err) {
+		return
 	}
 	l.mm.load(entries)
 	groups, expired := l.mm.step(now)
@@ -706,14 +728,15 @@ func (l *Lobby) wake(id TicketID) {
 	}
 }
 
-// ticket loads a ticket. A ticket left "placing" by a lobby process that
-// died while placing it (nobody else can finish it: it is out of the
-// queue) is expired once its placement must have ended, so its player can
-// queue again.
+// ticket loads a ticket. Without a MatchmakerStore, a ticket left
+// "placing" by a lobby process that died while placing it (nobody else can
+// finish it: it is out of the queue) is expired once its placement must
+// have ended, so its player can queue again. With one, the matchmaker
+// leader resolves such tickets (resolvePlacing).
 func (l *Lobby) ticket(id TicketID) (Ticket, error) {
 	t, err := l.tickets.Ticket(id)
-	if err != nil || t.Status != StatusQueued || !t.Placing {
-		return t, err
+	if err != nil || t.Status != StatusQueued || !t.Placing || l.mms != nil {
+		return t, err // with a MatchmakerStore, the leader resolves placings
 	}
 	now := l.cfg.Now()
 	if now.Before(t.Expires.Add(l.cfg.PlaceTimeout + 4*l.storeTimeout + l.leaseTTL)) {
