@@ -85,6 +85,10 @@ type Config struct {
 	MatchInterval time.Duration
 	// PlaceTimeout bounds one Placer.Place call. If zero, 5 seconds is used.
 	PlaceTimeout time.Duration
+	// RequeuePriority is how long after a match was lost with its game
+	// node (MatchLost) its players' next ticket goes to the front of the
+	// queue. If zero, 2 minutes is used.
+	RequeuePriority time.Duration
 
 	// SSEKeepAlive is the interval of keep-alive comments on event streams
 	// (proxies close idle connections). If zero, 15 seconds is used.
@@ -152,10 +156,19 @@ type Config struct {
 	// Assignments records which player holds a seat in which match. If nil,
 	// an in-memory store is used.
 	Assignments AssignmentStore
+	// Priority remembers players whose match was lost (MatchLost). If nil,
+	// an in-memory store is used.
+	Priority PriorityStore
 	// Results keeps finished matches' results. If nil, a JSON-lines log in
 	// DataDir/results.jsonl (fsynced per result), or an in-memory store
 	// when DataDir is empty, is opened and closed by the lobby.
 	Results ResultStore
+
+	// NoMatchmaker turns the matchmaker off: this lobby forms and places no
+	// matches (queued tickets wait for another lobby process sharing the
+	// stores). A game node's lobby instance, which only verifies socket
+	// tokens and records seats and results, sets it.
+	NoMatchmaker bool
 
 	// Now is the clock. If nil, time.Now is used.
 	Now func() time.Time
@@ -220,6 +233,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	def(&cfg.TicketRetention, 10*time.Minute)
 	def(&cfg.MatchInterval, 100*time.Millisecond)
 	def(&cfg.PlaceTimeout, 5*time.Second)
+	def(&cfg.RequeuePriority, 2*time.Minute)
 	def(&cfg.SSEKeepAlive, 15*time.Second)
 	def(&cfg.SSEUpdateInterval, 2*time.Second)
 	def(&cfg.SSERetry, 2*time.Second)
@@ -260,7 +274,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	}{
 		{"SessionTTL", cfg.SessionTTL}, {"RefreshTTL", cfg.RefreshTTL}, {"SocketTokenTTL", cfg.SocketTokenTTL},
 		{"ReconnectGrace", cfg.ReconnectGrace}, {"FillWait", cfg.FillWait}, {"TicketTTL", cfg.TicketTTL},
-		{"TicketRetention", cfg.TicketRetention}, {"MatchInterval", cfg.MatchInterval}, {"PlaceTimeout", cfg.PlaceTimeout},
+		{"TicketRetention", cfg.TicketRetention}, {"MatchInterval", cfg.MatchInterval}, {"PlaceTimeout", cfg.PlaceTimeout}, {"RequeuePriority", cfg.RequeuePriority},
 		{"SSEKeepAlive", cfg.SSEKeepAlive}, {"SSEUpdateInterval", cfg.SSEUpdateInterval}, {"SSERetry", cfg.SSERetry},
 	} {
 		if d.v < 0 {

@@ -25,12 +25,18 @@ type Placer interface {
 type PlaceRequest struct {
 	Mode    string     // a key of Config.Modes
 	Players []PlayerID // the humans, in queue order
+	Tickets []TicketID // their tickets, in the same order
 	Bots    int        // server-side bots to add (bot fill)
 }
 
 // Placement is a created match.
 type Placement struct {
 	MatchID string // non-empty; the ?match= of the socket URL
+	// WSURL is the public game socket URL of the node that holds the match,
+	// such as "wss://node-3.example.com/v1/ws" ("?match=<id>" is appended).
+	// If empty, Config.PublicWSURL or the request's own host is used (one
+	// process serving everything).
+	WSURL string
 }
 
 // MatchDirectory lists running matches. The game server implements it.
@@ -106,6 +112,7 @@ type Lobby struct {
 	ownRes   bool
 	tickets  TicketStore
 	seats    AssignmentStore
+	priority PriorityStore
 	tok      *tokens
 	limits   *limiter // anonymous requests, by client address
 	sessLim  *limiter // authenticated requests, by session; event streams, by ticket
@@ -185,6 +192,9 @@ func New(cfg Config, placer Placer, dir MatchDirectory, log *zap.Logger) (*Lobby
 	}
 	if l.seats == nil {
 		l.seats = NewMemoryAssignmentStore()
+	}
+	if l.priority = cfg.Priority; l.priority == nil {
+		l.priority = NewMemoryPriorityStore(cfg.Now)
 	}
 	keys := cfg.SigningKeys
 	if len(keys) == 0 {
@@ -402,7 +412,7 @@ func (l *Lobby) MatchEnded(matchID string) {
 }
 
 // run is the matchmaker goroutine. Owned by the Lobby; Shutdown waits for
-// it.
+// it. With Config.NoMatchmaker it only prunes.
 func (l *Lobby) run() {
 	defer l.wg.Done()
 	t := time.NewTicker(l.cfg.MatchInterval)
@@ -411,8 +421,13 @@ func (l *Lobby) run() {
 		select {
 		case <-l.runCtx.Done():
 			return
-		case <-t.C:
-			l.step(l.runCtx)
+		case now := <-t.C:
+			if !l.cfg.NoMatchmaker {
+				l.step(l.runCtx)
+			} else if now.Sub(l.lastPrune) >= 30*time.Second {
+				l.lastPrune = now
+				l.prune(l.cfg.Now())
+			}
 		}
 	}
 }
@@ -452,11 +467,12 @@ func (l *Lobby) step(ctx context.Context) {
 // place asks the Placer for a match for g and records the outcome.
 func (l *Lobby) place(ctx context.Context, g mmGroup) {
 	players := make([]PlayerID, len(g.Entries))
+	tickets := make([]TicketID, len(g.Entries))
 	for i, e := range g.Entries {
-		players[i] = e.Player
+		players[i], tickets[i] = e.Player, e.ID
 	}
 	pctx, cancel := context.WithTimeout(ctx, l.cfg.PlaceTimeout)
-	pl, err := l.placer.Place(pctx, PlaceRequest{Mode: g.Mode, Players: players, Bots: g.Bots})
+	pl, err := l.placer.Place(pctx, PlaceRequest{Mode: g.Mode, Players: players, Tickets: tickets, Bots: g.Bots})
 	cancel()
 	if err == nil && pl.MatchID == "" {
 		err = errors.New("placer returned an empty match id")
@@ -484,6 +500,7 @@ func (l *Lobby) place(ctx context.Context, g mmGroup) {
 		l.finishLocked(e.ID, now, func(t *Ticket) {
 			t.Status = StatusMatched
 			t.MatchID = pl.MatchID
+			t.WSURL = pl.WSURL
 			t.Bots = g.Bots
 		})
 		l.stats.ticketsMatched.Add(1)

@@ -35,8 +35,42 @@ type Config struct {
 	// the lobby fills with bots fail to place.
 	NewBrain func(mode string, hz int, seed uint64) game.Brain
 	// Web serves everything outside the API (the browser SDK and demo).
-	// If nil, those paths answer 404.
+	// If nil, those paths answer 404. A game node (RoleNode) serves no web
+	// files.
 	Web http.Handler
+
+	// Role is what this process serves (see docs/scaling.md): RoleAll (the
+	// default when empty) the lobby API and the game socket, RoleLobby the
+	// lobby API without /v1/ws, RoleNode the game socket without the lobby
+	// API. /healthz and /readyz are served in every role.
+	Role Role
+	// Placer, if set, creates the matches the lobby forms instead of this
+	// process's game server (a cluster placer picks a game node).
+	Placer lobby.Placer
+	// Directory, if set, answers the lobby's match listings instead of this
+	// process's game server (the cluster's match directory).
+	Directory lobby.MatchDirectory
+}
+
+// Role is what an App serves.
+type Role string
+
+// Roles.
+const (
+	RoleAll   Role = "all"
+	RoleLobby Role = "lobby"
+	RoleNode  Role = "node"
+)
+
+// ParseRole returns the role named s ("" is RoleAll).
+func ParseRole(s string) (Role, error) {
+	switch r := Role(s); r {
+	case "", RoleAll:
+		return RoleAll, nil
+	case RoleLobby, RoleNode:
+		return r, nil
+	}
+	return "", fmt.Errorf("app: unknown role %q (want all, lobby or node)", s)
 }
 
 // App is the whole server.
@@ -86,19 +120,47 @@ func New(cfg Config, log *zap.Logger) (*App, error) {
 		return nil, err
 	}
 	a.game = srv
-	lob, err := lobby.New(cfg.Lobby, placer{srv: srv, games: cfg.Games}, directory{srv}, log.Named("lobby"))
+	role, err := ParseRole(string(cfg.Role))
 	if err != nil {
 		return nil, err
+	}
+	var pl lobby.Placer = placer{srv: srv, games: cfg.Games}
+	if cfg.Placer != nil {
+		pl = cfg.Placer
+	}
+	var dir lobby.MatchDirectory = directory{srv}
+	if cfg.Directory != nil {
+		dir = cfg.Directory
+	}
+	lc := cfg.Lobby
+	if role == RoleNode {
+		// A game node's lobby only verifies socket tokens and records
+		// seats and results in the shared stores: it forms no matches.
+		lc.NoMatchmaker = true
+	}
+	lob, err := lobby.New(lc, pl, dir, log.Named("lobby"))
+	if err != nil {
+		return nil, errors.Join(err, srv.Shutdown(context.Background()))
 	}
 	a.lobby = lob
 
 	a.mux = http.NewServeMux()
-	a.mux.Handle("GET /v1/ws", srv.Handler())
-	a.mux.Handle("/v1/", lob.Handler())
+	if role != RoleLobby {
+		a.mux.Handle("GET /v1/ws", srv.Handler())
+	}
+	if role != RoleNode {
+		a.mux.Handle("/v1/", lob.Handler())
+	}
 	a.mux.HandleFunc("GET /healthz", a.Healthz)
 	a.mux.HandleFunc("GET /readyz", a.Readyz)
-	if cfg.Web != nil {
+	if cfg.Web != nil && role != RoleNode {
 		a.mux.Handle("/", cfg.Web)
+	} else if role == RoleNode {
+		a.mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"error":{"code":"not_found","message":"a game node serves only /v1/ws, /healthz and /readyz"}}` + "\n"))
+		})
 	}
 	return a, nil
 }
