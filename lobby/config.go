@@ -164,6 +164,32 @@ type Config struct {
 	// when DataDir is empty, is opened and closed by the lobby.
 	Results ResultStore
 
+	// Queue is the matchmaking queue. If nil, an in-memory queue is used.
+	// Give several lobby processes the same shared Queue (with shared
+	// Tickets, Assignments, Leases, TicketEvents, UsedTokens and Store) and
+	// they serve the same queues: one of them at a time, the holder of the
+	// "matchmaker" lease, runs each matchmaking step.
+	Queue Queue
+	// Leases elects the process that runs the matchmaker over a shared
+	// Queue. If nil, in-memory leases are used (this process always leads).
+	Leases Leases
+	// LeaseTTL is how long the matchmaker lease lasts without renewal: when
+	// the leading lobby dies, another takes over within LeaseTTL. The leader
+	// renews it at every step. If zero, 3 seconds is used.
+	LeaseTTL time.Duration
+	// TicketEvents carries ticket changes to the event streams of every
+	// lobby process. If nil, changes reach this process's streams only.
+	TicketEvents TicketEvents
+	// UsedTokens records used socket tokens (each works once). If nil, an
+	// in-memory set is used: a restarted process forgets it, which lets a
+	// token captured in its last SocketTokenTTL be replayed once more.
+	UsedTokens UsedTokens
+	// StoreTimeout bounds each call the lobby makes to a shared store
+	// (Queue, Leases, TicketEvents, UsedTokens) so a slow or unreachable
+	// backend fails the request with 503 "store_unavailable" instead of
+	// hanging it. If zero, 2 seconds is used.
+	StoreTimeout time.Duration
+
 	// NoMatchmaker turns the matchmaker off: this lobby forms and places no
 	// matches (queued tickets wait for another lobby process sharing the
 	// stores). A game node's lobby instance, which only verifies socket
@@ -233,6 +259,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	def(&cfg.TicketRetention, 10*time.Minute)
 	def(&cfg.MatchInterval, 100*time.Millisecond)
 	def(&cfg.PlaceTimeout, 5*time.Second)
+	def(&cfg.LeaseTTL, 3*time.Second)
+	def(&cfg.StoreTimeout, 2*time.Second)
 	def(&cfg.RequeuePriority, 2*time.Minute)
 	def(&cfg.SSEKeepAlive, 15*time.Second)
 	def(&cfg.SSEUpdateInterval, 2*time.Second)
@@ -274,6 +302,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	}{
 		{"SessionTTL", cfg.SessionTTL}, {"RefreshTTL", cfg.RefreshTTL}, {"SocketTokenTTL", cfg.SocketTokenTTL},
 		{"ReconnectGrace", cfg.ReconnectGrace}, {"FillWait", cfg.FillWait}, {"TicketTTL", cfg.TicketTTL},
+		{"TicketRetention", cfg.TicketRetention}, {"MatchInterval", cfg.MatchInterval}, {"PlaceTimeout", cfg.PlaceTimeout},
+		{"LeaseTTL", cfg.LeaseTTL}, {"StoreTimeout", cfg.StoreTimeout},
 		{"TicketRetention", cfg.TicketRetention}, {"MatchInterval", cfg.MatchInterval}, {"PlaceTimeout", cfg.PlaceTimeout}, {"RequeuePriority", cfg.RequeuePriority},
 		{"SSEKeepAlive", cfg.SSEKeepAlive}, {"SSEUpdateInterval", cfg.SSEUpdateInterval}, {"SSERetry", cfg.SSERetry},
 	} {

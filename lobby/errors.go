@@ -61,6 +61,10 @@ var (
 	// ErrPlayerIDsExhausted means the player id space (1..MaxPlayerID) is
 	// used up.
 	ErrPlayerIDsExhausted = errors.New("lobby: player ids exhausted")
+	// ErrStoreUnavailable means a networked store (Redis) did not answer in
+	// time or refused the call: the request may succeed when retried. The
+	// HTTP API answers it with 503 "store_unavailable".
+	ErrStoreUnavailable = errors.New("lobby: store unavailable")
 	// ErrClosed means the lobby or its store was shut down.
 	ErrClosed = errors.New("lobby: closed")
 	// ErrInvalidConfig wraps every error New reports about its Config.
