@@ -39,65 +39,113 @@ type MatchLocator interface {
 	MatchWSURL(matchID string) (string, bool)
 }
 
-// PriorityStore remembers the players whose match was lost with its node,
-// until their next ticket (or until the window ends): that ticket goes to
-// the front of its queue. Lobby processes sharing a queue share it.
-type PriorityStore interface {
+// RecoveryStore is what the lobby keeps to recover players from a game
+// node that died: the tickets placed in each match (so the match's tickets
+// can be marked lost), and the players whose match was lost, until their
+// next ticket (or until the window ends), which goes to the front of its
+// queue. Lobby processes sharing a queue share it.
+type RecoveryStore interface {
+	// PutMatchTickets records the tickets placed in match until the given
+	// time.
+	PutMatchTickets(ctx context.Context, match string, tickets []TicketID, until time.Time) error
+	// MatchTickets returns the tickets recorded for match (none if unknown).
+	MatchTickets(ctx context.Context, match string) ([]TicketID, error)
 	// GrantPriority marks p until the given time.
 	GrantPriority(ctx context.Context, p PlayerID, until time.Time) error
 	// TakePriority reports whether p is marked, and clears the mark.
 	TakePriority(ctx context.Context, p PlayerID) (bool, error)
 }
 
-// memPriority is the in-memory PriorityStore.
-type memPriority struct {
-	now func() time.Time
-	mu  sync.Mutex
-	m   map[PlayerID]time.Time
+// memRecovery is the in-memory RecoveryStore.
+type memRecovery struct {
+	now       func() time.Time
+	mu        sync.Mutex
+	prio      map[PlayerID]time.Time
+	tickets   map[string]memMatchTickets
+	lastPrune time.Time
 }
 
-// NewMemoryPriorityStore returns an in-memory [PriorityStore] on the clock
+type memMatchTickets struct {
+	ids   []TicketID
+	until time.Time
+}
+
+// NewMemoryRecoveryStore returns an in-memory [RecoveryStore] on the clock
 // now (time.Now if nil).
-func NewMemoryPriorityStore(now func() time.Time) PriorityStore {
+func NewMemoryRecoveryStore(now func() time.Time) RecoveryStore {
 	if now == nil {
 		now = time.Now
 	}
-	return &memPriority{now: now, m: make(map[PlayerID]time.Time)}
+	return &memRecovery{now: now, prio: make(map[PlayerID]time.Time), tickets: make(map[string]memMatchTickets)}
 }
 
-func (s *memPriority) GrantPriority(_ context.Context, p PlayerID, until time.Time) error {
+func (s *memRecovery) pruneLocked(now time.Time) {
+	if now.Sub(s.lastPrune) < 30*time.Second {
+		return
+	}
+	s.lastPrune = now
+	for p, u := range s.prio {
+		if !u.After(now) {
+			delete(s.prio, p)
+		}
+	}
+	for m, t := range s.tickets {
+		if !t.until.After(now) {
+			delete(s.tickets, m)
+		}
+	}
+}
+
+func (s *memRecovery) PutMatchTickets(_ context.Context, match string, tickets []TicketID, until time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	for q, u := range s.m { // a handful at most: prune as we go
-		if !u.After(now) {
-			delete(s.m, q)
-		}
-	}
+	s.pruneLocked(now)
 	if until.After(now) {
-		s.m[p] = until
+		s.tickets[match] = memMatchTickets{ids: append([]TicketID(nil), tickets...), until: until}
 	}
 	return nil
 }
 
-func (s *memPriority) TakePriority(_ context.Context, p PlayerID) (bool, error) {
+func (s *memRecovery) MatchTickets(_ context.Context, match string) ([]TicketID, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u, ok := s.m[p]
-	delete(s.m, p)
+	t, ok := s.tickets[match]
+	if !ok || !t.until.After(s.now()) {
+		return nil, nil
+	}
+	return append([]TicketID(nil), t.ids...), nil
+}
+
+func (s *memRecovery) GrantPriority(_ context.Context, p PlayerID, until time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	s.pruneLocked(now)
+	if until.After(now) {
+		s.prio[p] = until
+	}
+	return nil
+}
+
+func (s *memRecovery) TakePriority(_ context.Context, p PlayerID) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.prio[p]
+	delete(s.prio, p)
 	return ok && u.After(s.now()), nil
 }
 
 // LostMatch describes a match lost with its game node.
 type LostMatch struct {
 	ID      string     // the match
-	Tickets []TicketID // the tickets placed in it (PlaceRequest.Tickets)
 	Players []PlayerID // its human players
 }
 
 // MatchLost tells the lobby that a match died with its game node (the
 // cluster's dead-node monitor calls it, once per match): each of its
-// tickets still matched to it moves to StatusLost, which their event
+// tickets (as the placer recorded them with Recovery().PutMatchTickets)
+// still matched to it moves to StatusLost, which their event
 // streams and GET /v1/tickets/{id} show, and each player's next ticket
 // within Config.RequeuePriority goes to the front of its queue. Seats and
 // the result are the caller's: it releases the seats and records the
@@ -106,14 +154,18 @@ func (l *Lobby) MatchLost(ctx context.Context, m LostMatch) int {
 	now := l.cfg.Now()
 	until := now.Add(l.cfg.RequeuePriority)
 	for _, p := range m.Players {
-		if err := l.priority.GrantPriority(ctx, p, until); err != nil {
+		if err := l.recovery.GrantPriority(ctx, p, until); err != nil {
 			l.log.Warn("requeue priority", zap.String("match", m.ID), zap.Uint32("player", uint32(p)), zap.Error(err))
 		}
+	}
+	tickets, err := l.recovery.MatchTickets(ctx, m.ID)
+	if err != nil {
+		l.log.Warn("lost match: its tickets", zap.String("match", m.ID), zap.Error(err))
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
-	for _, id := range m.Tickets {
+	for _, id := range tickets {
 		t, err := l.tickets.Ticket(id)
 		if err != nil || t.MatchID != m.ID || t.Status != StatusMatched {
 			continue
@@ -127,3 +179,7 @@ func (l *Lobby) MatchLost(ctx context.Context, m LostMatch) int {
 	l.log.Info("match lost with its node", zap.String("match", m.ID), zap.Int("tickets", n), zap.Int("players", len(m.Players)))
 	return n
 }
+
+// Recovery returns the lobby's RecoveryStore (Config.Recovery, or its
+// in-memory one).
+func (l *Lobby) Recovery() RecoveryStore { return l.recovery }

@@ -156,9 +156,9 @@ type Config struct {
 	// Assignments records which player holds a seat in which match. If nil,
 	// an in-memory store is used.
 	Assignments AssignmentStore
-	// Priority remembers players whose match was lost (MatchLost). If nil,
-	// an in-memory store is used.
-	Priority PriorityStore
+	// Recovery keeps each match's tickets and the players whose match was
+	// lost with its node (MatchLost). If nil, an in-memory store is used.
+	Recovery RecoveryStore
 	// Results keeps finished matches' results. If nil, a JSON-lines log in
 	// DataDir/results.jsonl (fsynced per result), or an in-memory store
 	// when DataDir is empty, is opened and closed by the lobby.

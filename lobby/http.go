@@ -480,7 +480,7 @@ func (l *Lobby) createTicket(s session, mode string, rating int) (Ticket, error)
 		return Ticket{}, fmt.Errorf("%w: ticket %s", ErrAlreadyQueued, id)
 	}
 	// A player whose match was lost with its node goes first.
-	prio, err := l.priority.TakePriority(context.Background(), s.Player)
+	prio, err := l.recovery.TakePriority(context.Background(), s.Player)
 	if err != nil {
 		l.log.Warn("requeue priority", zap.Uint32("player", uint32(s.Player)), zap.Error(err))
 	}

@@ -112,7 +112,7 @@ type Lobby struct {
 	ownRes   bool
 	tickets  TicketStore
 	seats    AssignmentStore
-	priority PriorityStore
+	recovery RecoveryStore
 	tok      *tokens
 	limits   *limiter // anonymous requests, by client address
 	sessLim  *limiter // authenticated requests, by session; event streams, by ticket
@@ -193,8 +193,8 @@ func New(cfg Config, placer Placer, dir MatchDirectory, log *zap.Logger) (*Lobby
 	if l.seats == nil {
 		l.seats = NewMemoryAssignmentStore()
 	}
-	if l.priority = cfg.Priority; l.priority == nil {
-		l.priority = NewMemoryPriorityStore(cfg.Now)
+	if l.recovery = cfg.Recovery; l.recovery == nil {
+		l.recovery = NewMemoryRecoveryStore(cfg.Now)
 	}
 	keys := cfg.SigningKeys
 	if len(keys) == 0 {

@@ -79,6 +79,7 @@ type App struct {
 	game  *netcode.Server
 	mux   *http.ServeMux
 	log   *zap.Logger
+	games map[string]game.Config // Config.Games
 
 	draining atomic.Bool // set by SetDraining; /readyz answers 503 while set
 }
@@ -91,7 +92,7 @@ func New(cfg Config, log *zap.Logger) (*App, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	a := &App{log: log}
+	a := &App{log: log, games: cfg.Games}
 	gc := cfg.Game
 	gc.Logger = log.Named("game")
 	gc.Auth = netcode.AuthenticatorFunc(a.authenticate)
@@ -171,6 +172,9 @@ func (a *App) Handler() http.Handler { return a.mux }
 
 // Lobby returns the lobby service.
 func (a *App) Lobby() *lobby.Lobby { return a.lobby }
+
+// Games returns the game config of placed matches per mode (Config.Games).
+func (a *App) Games() map[string]game.Config { return a.games }
 
 // Game returns the game server.
 func (a *App) Game() *netcode.Server { return a.game }
