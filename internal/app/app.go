@@ -38,6 +38,12 @@ type Config struct {
 	// If nil, those paths answer 404. A game node (RoleNode) serves no web
 	// files.
 	Web http.Handler
+	// HookQueue bounds the seat releases waiting for the lobby's store in
+	// the hook queue (match goroutines only queue seat and match events;
+	// one goroutine delivers them to the lobby). Past it, seat releases are
+	// coalesced per match until the queue has room, and Ready fails with
+	// ErrHooksBacklogged; match results are never dropped. If zero, 4096.
+	HookQueue int
 
 	// Role is what this process serves (see docs/scaling.md): RoleAll (the
 	// default when empty) the lobby API and the game socket, RoleLobby the
@@ -80,6 +86,7 @@ type App struct {
 	mux   *http.ServeMux
 	log   *zap.Logger
 	games map[string]game.Config // Config.Games
+	hooks *hooks                 // the game server's hooks and their queue to the lobby
 
 	draining atomic.Bool // set by SetDraining; /readyz answers 503 while set
 }
@@ -92,7 +99,10 @@ func New(cfg Config, log *zap.Logger) (*App, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	a := &App{log: log, games: cfg.Games}
+	if cfg.HookQueue < 0 {
+		return nil, errors.New("app: HookQueue is negative")
+	}
+	a := &App{log: log, games: cfg.Games, hooks: newHooks(log.Named("hooks"))}
 	gc := cfg.Game
 	gc.Logger = log.Named("game")
 	gc.Auth = netcode.AuthenticatorFunc(a.authenticate)
@@ -107,15 +117,10 @@ func New(cfg Config, log *zap.Logger) (*App, error) {
 	if cfg.NewBrain != nil {
 		gc.NewBrain = cfg.NewBrain
 	}
-	gc.Hooks = netcode.Hooks{
-		SeatReleased: func(match string, p game.PlayerID, _ string) { a.lobby.SeatReleased(match, lobby.PlayerID(p)) },
-		MatchEnded: func(info netcode.MatchInfo, res game.Result, err error) {
-			// On the match's own goroutine after its loop stopped: the
-			// result is durable before the match is forgotten.
-			_ = a.lobby.RecordResult(matchResult(info, res, err))
-			a.lobby.MatchEnded(info.ID)
-		},
-	}
+	// The hooks run on match goroutines: they only queue the events, and
+	// the hook queue's goroutine hands them to the lobby, so a slow store
+	// never stretches a tick.
+	gc.Hooks = a.hooks.netcode()
 	srv, err := netcode.New(gc)
 	if err != nil {
 		return nil, err
@@ -129,7 +134,7 @@ func New(cfg Config, log *zap.Logger) (*App, error) {
 	if cfg.Placer != nil {
 		pl = cfg.Placer
 	}
-	var dir lobby.MatchDirectory = directory{srv}
+	var dir lobby.MatchDirectory = directory{srv, a.hooks}
 	if cfg.Directory != nil {
 		dir = cfg.Directory
 	}
@@ -144,6 +149,9 @@ func New(cfg Config, log *zap.Logger) (*App, error) {
 		return nil, errors.Join(err, srv.Shutdown(context.Background()))
 	}
 	a.lobby = lob
+	if err := a.hooks.start(lob, cfg.HookQueue); err != nil {
+		return nil, errors.Join(err, lob.Shutdown(context.Background()))
+	}
 
 	a.mux = http.NewServeMux()
 	if role != RoleLobby {
@@ -180,23 +188,38 @@ func (a *App) Games() map[string]game.Config { return a.games }
 func (a *App) Game() *netcode.Server { return a.game }
 
 // Shutdown stops matchmaking and event streams, then every match and
-// socket. It is idempotent.
+// socket. Every result and seat release is delivered to the lobby's stores
+// before it returns nil; if ctx ends first, what is left is logged at
+// error level (results in full) and counted in HookStats.Lost. It is
+// idempotent.
 func (a *App) Shutdown(ctx context.Context) error {
-	// The game first: matches still running end with a "shutdown" result,
-	// which the lobby records before its stores close.
+	// The game first: matches still running end with a "shutdown" result;
+	// then the hook queue delivers every result, and only then do the
+	// lobby's stores close.
 	gerr := a.game.Shutdown(ctx)
-	return errors.Join(gerr, a.lobby.Shutdown(ctx))
+	herr := a.hooks.q.Close(ctx)
+	if herr != nil {
+		herr = fmt.Errorf("app: delivering results and seat releases: %w", herr)
+	}
+	return errors.Join(gerr, herr, a.lobby.Shutdown(ctx))
 }
+
+// HookStats returns the hook queue's counters.
+func (a *App) HookStats() HookStats { return a.hooks.stats() }
 
 // Drain is the first step of a graceful shutdown: the lobby stops taking
 // tickets and placing matches, the game server creates no match, and the
 // running ones play on until they end or ctx is done (then Drain returns
 // ctx.Err(), and Shutdown ends them with a "shutdown" result). Reconnects,
-// socket tokens and results keep working meanwhile.
+// socket tokens and results keep working meanwhile. When Drain returns
+// nil, the results of the matches that ended are stored.
 func (a *App) Drain(ctx context.Context) error {
 	a.SetDraining(true) // /readyz: not ready
 	a.lobby.Drain()
-	return a.game.Drain(ctx)
+	if err := a.game.Drain(ctx); err != nil {
+		return err
+	}
+	return a.hooks.q.Flush(ctx)
 }
 
 // matchResult is the results log's record of a match that ended.
@@ -221,12 +244,16 @@ func (a *App) SetDraining(on bool) { a.draining.Store(on) }
 func (a *App) Draining() bool { return a.draining.Load() || a.game.Draining() }
 
 // Ready returns nil when the App accepts new players: it is not draining,
-// and the lobby is open with a store that answers. Otherwise the error says
-// why (ErrDraining, or the lobby's, which wraps lobby.ErrClosed when the
+// the lobby's store keeps up with the hook queue, and the lobby is open
+// with a store that answers. Otherwise the error says why (ErrDraining,
+// ErrHooksBacklogged, or the lobby's, which wraps lobby.ErrClosed when the
 // lobby or its store is closed).
 func (a *App) Ready(ctx context.Context) error {
 	if a.Draining() {
 		return ErrDraining
+	}
+	if a.hooks.backlogged() {
+		return ErrHooksBacklogged
 	}
 	return a.lobby.Ready(ctx)
 }
@@ -294,8 +321,13 @@ func (p placer) Place(_ context.Context, req lobby.PlaceRequest) (lobby.Placemen
 	return lobby.Placement{MatchID: info.ID}, nil
 }
 
-// directory lists the game server's matches for the lobby API.
-type directory struct{ srv *netcode.Server }
+// directory lists the game server's matches for the lobby API, and the
+// matches that ended but whose result the hook queue has not stored yet
+// (state "over"), so GET /v1/matches/{id} never loses sight of a match.
+type directory struct {
+	srv   *netcode.Server
+	hooks *hooks
+}
 
 func summary(m netcode.MatchInfo) lobby.MatchSummary {
 	s := lobby.MatchSummary{ID: m.ID, Mode: m.Mode, State: m.State, Bots: m.Bots, Tick: m.Tick, MaxPlayers: m.MaxPlayers}
@@ -309,8 +341,15 @@ func summary(m netcode.MatchInfo) lobby.MatchSummary {
 func (d directory) Matches() []lobby.MatchSummary {
 	ms := d.srv.Matches()
 	out := make([]lobby.MatchSummary, len(ms))
+	seen := make(map[string]bool, len(ms))
 	for i, m := range ms {
 		out[i] = summary(m)
+		seen[m.ID] = true
+	}
+	for _, m := range d.hooks.endingMatches() {
+		if !seen[m.ID] {
+			out = append(out, summary(m))
+		}
 	}
 	return out
 }
@@ -324,7 +363,9 @@ func (d directory) KickPlayer(p lobby.PlayerID, reason string) int {
 func (d directory) Match(id string) (lobby.MatchSummary, bool) {
 	m, ok := d.srv.Match(id)
 	if !ok {
-		return lobby.MatchSummary{}, false
+		if m, ok = d.hooks.endingMatch(id); !ok {
+			return lobby.MatchSummary{}, false
+		}
 	}
 	return summary(m), true
 }
