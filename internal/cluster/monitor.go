@@ -34,6 +34,12 @@ type MonitorConfig struct {
 	Interval time.Duration
 	// StoreTimeout bounds each round's store calls. If zero, 5 seconds.
 	StoreTimeout time.Duration
+	// Grace is how long the monitor reaps nothing after the store failed
+	// to answer (a Redis restart or a network cut): every live node's
+	// heartbeat lapses while the store is away, so each gets this long to
+	// heartbeat again. Set it to the nodes' heartbeat TTL. If zero, 3
+	// seconds is used.
+	Grace time.Duration
 	// OnReaped, if set, is called after a node was reaped, with its lost
 	// matches (tests and metrics).
 	OnReaped func(node string, lost []lobby.MatchRecord)
@@ -49,6 +55,9 @@ type Monitor struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
+
+	mu       sync.Mutex // guards lastFail
+	lastFail time.Time  // when a store call last failed
 }
 
 // NewMonitor returns a Monitor; Start runs it. log may be nil.
@@ -62,7 +71,10 @@ func NewMonitor(cfg MonitorConfig, log *zap.Logger) (*Monitor, error) {
 	if cfg.StoreTimeout == 0 {
 		cfg.StoreTimeout = 5 * time.Second
 	}
-	if cfg.Interval < 0 || cfg.StoreTimeout < 0 {
+	if cfg.Grace == 0 {
+		cfg.Grace = 3 * time.Second
+	}
+	if cfg.Interval < 0 || cfg.StoreTimeout < 0 || cfg.Grace < 0 {
 		return nil, fmt.Errorf("%w: negative monitor durations", ErrConfig)
 	}
 	if log == nil {
@@ -117,10 +129,21 @@ func (m *Monitor) Round() []string {
 	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.StoreTimeout)
 	defer cancel()
 	dead, err := m.cfg.Registry.DeadNodes(ctx)
+	now := time.Now()
+	m.mu.Lock()
+	if err != nil {
+		m.lastFail = now
+	}
+	waiting := now.Sub(m.lastFail) < m.cfg.Grace
+	m.mu.Unlock()
 	if err != nil {
 		if m.ctx.Err() == nil {
 			m.log.Warn("list dead nodes", zap.Error(err))
 		}
+		return nil
+	}
+	if waiting && len(dead) > 0 {
+		m.log.Info("store back after a failure: waiting for heartbeats before reaping", zap.Strings("silent", dead))
 		return nil
 	}
 	var reaped []string
@@ -128,7 +151,10 @@ func (m *Monitor) Round() []string {
 		claimed, err := m.cfg.Registry.ReapNode(ctx, id)
 		if err != nil {
 			m.log.Warn("reap node", zap.String("node", id), zap.Error(err))
-			continue
+			m.mu.Lock()
+			m.lastFail = time.Now()
+			m.mu.Unlock()
+			return reaped
 		}
 		if !claimed {
 			continue // another lobby has it
