@@ -25,6 +25,11 @@ const (
 	ReasonNodeLost = "node_lost"
 )
 
+// prioritySeq is the queue Seq of a ticket with requeue priority: arrival
+// numbers start at 1, so it sorts ahead of every other ticket (and after
+// the priority tickets already queued, which keep their order).
+const prioritySeq = 1
+
 // eventIDLost is the event id of a ticket stream's "lost" event: a stream
 // resumed after the matched event (Last-Event-ID 2) still gets it.
 const eventIDLost = "3"
@@ -183,3 +188,12 @@ func (l *Lobby) MatchLost(ctx context.Context, m LostMatch) int {
 // Recovery returns the lobby's RecoveryStore (Config.Recovery, or its
 // in-memory one).
 func (l *Lobby) Recovery() RecoveryStore { return l.recovery }
+
+// seqFor is the queue Seq of a new ticket: prioritySeq with requeue
+// priority, else 0 (the next arrival number).
+func seqFor(priority bool) uint64 {
+	if priority {
+		return prioritySeq
+	}
+	return 0
+}

@@ -496,7 +496,7 @@ func (l *Lobby) createTicket(s session, mode string, rating int) (Ticket, error)
 		Created: now,
 		Expires: now.Add(l.cfg.TicketTTL),
 	}
-	e, err := l.mm.add(mmEntry{ID: t.ID, Player: t.Player, Mode: mode, Rating: rating, Enqueued: now, Expires: t.Expires, Priority: prio})
+	e, err := l.mm.add(mmEntry{ID: t.ID, Player: t.Player, Mode: mode, Rating: rating, Enqueued: now, Expires: t.Expires, Seq: seqFor(prio)})
 	if err != nil {
 		return Ticket{}, err
 	}

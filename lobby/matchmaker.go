@@ -17,7 +17,6 @@ type mmEntry struct {
 	Enqueued time.Time
 	Expires  time.Time
 	Seq      uint64 // arrival order; smaller is earlier
-	Priority bool   // a requeue after a lost match: goes to the front
 }
 
 // mmGroup is a group the matchmaker decided to place. Entries[0] is the
@@ -68,9 +67,9 @@ func newMatchmaker(r mmRules) *matchmaker {
 }
 
 // add queues e. A zero Seq is assigned the next arrival number; a non-zero
-// Seq (a requeue after a failed placement) keeps its place in line. A
-// Priority entry gets Seq 1, ahead of everything but the other priority
-// entries queued before it.
+// Seq (a requeue after a failed placement) keeps its place in line. Seq
+// prioritySeq puts a ticket ahead of everything but the priority tickets
+// queued before it.
 func (m *matchmaker) add(e mmEntry) (mmEntry, error) {
 	if _, ok := m.rules.Modes[e.Mode]; !ok {
 		return e, fmt.Errorf("%w: %q", ErrUnknownMode, e.Mode)
@@ -84,9 +83,6 @@ func (m *matchmaker) add(e mmEntry) (mmEntry, error) {
 	if e.Seq == 0 {
 		m.seq++
 		e.Seq = m.seq
-		if e.Priority {
-			e.Seq = 1
-		}
 	}
 	q := m.queues[e.Mode]
 	i := sort.Search(len(q), func(i int) bool { return q[i].Seq > e.Seq })
