@@ -168,8 +168,9 @@ func (m *Monitor) Round() []string {
 	return reaped
 }
 
-// reap marks the dead node's live matches lost: a "node_lost" result, the
-// seats released, the tickets and players told.
+// reap marks the dead node's running matches lost: a "node_lost" result,
+// the seats released, the tickets and players told. Placements it never
+// acknowledged fail (their placer requeues the tickets).
 func (m *Monitor) reap(ctx context.Context, node string) []lobby.MatchRecord {
 	recs, err := m.cfg.Matches.MatchesOnNode(ctx, node)
 	if err != nil {
@@ -181,6 +182,12 @@ func (m *Monitor) reap(ctx context.Context, node string) []lobby.MatchRecord {
 	var lost []lobby.MatchRecord
 	now := time.Now()
 	for _, rec := range recs {
+		if rec.State == lobby.MatchPlacing {
+			// Never acknowledged: nobody was told of it. Failing it makes
+			// the placer waiting for it requeue its tickets elsewhere.
+			_, _, _ = m.cfg.Matches.SetMatchState(ctx, rec.ID, lobby.MatchFailed)
+			continue
+		}
 		cur, changed, err := m.cfg.Matches.SetMatchState(ctx, rec.ID, lobby.MatchLost)
 		if err != nil || !changed {
 			continue

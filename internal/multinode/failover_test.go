@@ -220,7 +220,11 @@ func TestFailover(t *testing.T) {
 	report(t, "node killed -> players told (ticket status lost, checked): %v", toldAt.Sub(killAt).Round(time.Millisecond))
 	report(t, "node killed -> all %d probes requeued, matched on the survivor and playing: %v; requeue positions %v",
 		len(lostProbes), requeued.Sub(killAt).Round(time.Millisecond), positions)
-	report(t, "lost: %d matches of node A (in-flight ticks since their last snapshot); results recorded with reason node_lost", len(lostMatches))
+	reaped := lob.logInt(`"msg":"game node dead: its matches are lost"`, "matches")
+	if reaped < len(lostMatches) {
+		t.Errorf("the lobby reports %d lost matches; the probes alone were in %d", reaped, len(lostMatches))
+	}
+	report(t, "lost: the %d matches of node A (%d with probes) and their in-flight ticks; each has a node_lost result, its seats released", reaped, len(lostMatches))
 
 	// The lobby: kill -9 and restart on the same address. Nothing of the
 	// tickets, sessions, seats or results is lost.

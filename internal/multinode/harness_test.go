@@ -170,6 +170,28 @@ func (p *proc) logCount(s string) int {
 	return strings.Count(p.log.String(), s)
 }
 
+// logInt returns the integer field of the last log line containing msg
+// (-1 if none).
+func (p *proc) logInt(msg, field string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	lines := strings.Split(p.log.String(), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if !strings.Contains(lines[i], msg) {
+			continue
+		}
+		var m map[string]any
+		if json.Unmarshal([]byte(lines[i]), &m) != nil {
+			return -1
+		}
+		if v, ok := m[field].(float64); ok {
+			return int(v)
+		}
+		return -1
+	}
+	return -1
+}
+
 // freeAddr returns a loopback address with a free port, for a process that
 // must come back on the same address (the lobby).
 func freeAddr(t *testing.T) string {
