@@ -199,7 +199,7 @@ func run(ctx context.Context, args []string, ready func(addr string)) error {
 	// hijacked WebSockets). The admin listener serves until the end.
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Shutdown(ctx) }()
-	oerr := o.Shutdown(ctx) // matches still running end with their results
+	oerr := o.Shutdown(ctx)  // matches still running end with their results
 	cerr := cl.Shutdown(ctx) // then the node marks them ended and deregisters
 	err = errors.Join(oerr, cerr, <-httpDone, admin.Shutdown(ctx))
 	if errors.Is(err, http.ErrServerClosed) {
