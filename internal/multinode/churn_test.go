@@ -67,6 +67,12 @@ func TestPlacementChurn(t *testing.T) {
 	drain("n3")
 	at(26 * time.Second)
 	sum := swarm.stop(t)
+	for _, id := range []string{"n1", "n3"} {
+		select {
+		case <-nodes[id].p.exited:
+		case <-time.After(30 * time.Second):
+		}
+	}
 
 	// Every match record, from Redis.
 	recs := matchRecords(t, rds.URL)
@@ -101,6 +107,13 @@ func TestPlacementChurn(t *testing.T) {
 	for _, id := range []string{"n3", "n4", "n5"} {
 		if placed[id] == 0 {
 			t.Errorf("node %s joined but got no match", id)
+		}
+	}
+	for _, id := range []string{"n1", "n3"} { // drained: they left cleanly, nobody reaped them
+		if nodes[id].p.alive() {
+			t.Errorf("node %s still runs after its drain", id)
+		} else if nodes[id].p.logCount("game node deregistered") != 1 {
+			t.Errorf("node %s did not deregister after its drain:\n%s", id, nodes[id].p.tail(20))
 		}
 	}
 	if sum.Matches < 10 {
