@@ -312,8 +312,6 @@ func (l *Lobby) logout(s session) error {
 			l.log.Info("logout closed live sockets", zap.Uint32("player", uint32(s.Player)), zap.Int("sockets", n))
 		}
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	id, ok, err := l.tickets.LiveTicket(s.Player)
 	if err != nil || !ok {
 		return err
@@ -322,8 +320,8 @@ func (l *Lobby) logout(s session) error {
 	if err != nil || t.SID != s.SID || t.Placing {
 		return nil
 	}
-	if l.mm.remove(id) {
-		l.finishLocked(id, l.cfg.Now(), func(t *Ticket) { t.Status = StatusCancelled })
+	if l.dequeue(context.Background(), id) {
+		l.finish(id, l.cfg.Now(), func(t *Ticket) { t.Status = StatusCancelled })
 		l.stats.ticketsCancelled.Add(1)
 	}
 	return nil

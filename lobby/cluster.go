@@ -167,15 +167,13 @@ func (l *Lobby) MatchLost(ctx context.Context, m LostMatch) int {
 	if err != nil {
 		l.log.Warn("lost match: its tickets", zap.String("match", m.ID), zap.Error(err))
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	n := 0
 	for _, id := range tickets {
 		t, err := l.tickets.Ticket(id)
 		if err != nil || t.MatchID != m.ID || t.Status != StatusMatched {
 			continue
 		}
-		l.updateLocked(id, func(t *Ticket) {
+		l.update(id, func(t *Ticket) {
 			t.Status = StatusLost
 			t.Closed = now
 		})

@@ -127,22 +127,24 @@ func TestMatchLost(t *testing.T) {
 }
 
 // TestPriorityFront: a ticket with requeue priority is queued ahead of
-// tickets that arrived before it.
+// tickets that arrived before it, in the in-memory queue (the Redis queue
+// passes the same contract: lobby/storetest).
 func TestPriorityFront(t *testing.T) {
-	m := newMatchmaker(mmRules{Modes: map[string]ModeRules{"arena": {MinPlayers: 2, MaxPlayers: 4}}})
+	q := NewMemoryQueue()
+	ctx := context.Background()
 	now := time.Now()
 	for i, p := range []PlayerID{1, 2, 3} {
-		if _, err := m.add(mmEntry{ID: TicketID(rune('a' + i)), Player: p, Mode: "arena", Enqueued: now, Expires: now.Add(time.Minute), Seq: seqFor(false)}); err != nil {
+		if _, err := q.Enqueue(ctx, QueueEntry{ID: TicketID(rune('a' + i)), Player: p, Mode: "arena", Enqueued: now, Expires: now.Add(time.Minute), Seq: seqFor(false)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := m.add(mmEntry{ID: "p", Player: 9, Mode: "arena", Enqueued: now, Expires: now.Add(time.Minute), Seq: seqFor(true)}); err != nil {
+	if _, err := q.Enqueue(ctx, QueueEntry{ID: "p", Player: 9, Mode: "arena", Enqueued: now, Expires: now.Add(time.Minute), Seq: seqFor(true)}); err != nil {
 		t.Fatal(err)
 	}
-	if pos, n, _ := m.position("p"); pos > 2 || n != 4 {
+	if pos, n, _, _ := q.QueuePosition(ctx, "p"); pos > 2 || n != 4 {
 		t.Fatalf("priority ticket at %d of %d, want ahead of the later arrivals", pos, n)
 	}
-	if pos, _, _ := m.position("b"); pos != 3 {
+	if pos, _, _, _ := q.QueuePosition(ctx, "b"); pos != 3 {
 		t.Fatalf("b at %d, want 3 (behind the priority ticket)", pos)
 	}
 }

@@ -259,8 +259,6 @@ func (cfg Config) withDefaults() (Config, error) {
 	def(&cfg.TicketRetention, 10*time.Minute)
 	def(&cfg.MatchInterval, 100*time.Millisecond)
 	def(&cfg.PlaceTimeout, 5*time.Second)
-	def(&cfg.LeaseTTL, 3*time.Second)
-	def(&cfg.StoreTimeout, 2*time.Second)
 	def(&cfg.RequeuePriority, 2*time.Minute)
 	def(&cfg.SSEKeepAlive, 15*time.Second)
 	def(&cfg.SSEUpdateInterval, 2*time.Second)
@@ -302,9 +300,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	}{
 		{"SessionTTL", cfg.SessionTTL}, {"RefreshTTL", cfg.RefreshTTL}, {"SocketTokenTTL", cfg.SocketTokenTTL},
 		{"ReconnectGrace", cfg.ReconnectGrace}, {"FillWait", cfg.FillWait}, {"TicketTTL", cfg.TicketTTL},
-		{"TicketRetention", cfg.TicketRetention}, {"MatchInterval", cfg.MatchInterval}, {"PlaceTimeout", cfg.PlaceTimeout},
-		{"LeaseTTL", cfg.LeaseTTL}, {"StoreTimeout", cfg.StoreTimeout},
-		{"TicketRetention", cfg.TicketRetention}, {"MatchInterval", cfg.MatchInterval}, {"PlaceTimeout", cfg.PlaceTimeout}, {"RequeuePriority", cfg.RequeuePriority},
+		{"TicketRetention", cfg.TicketRetention}, {"MatchInterval", cfg.MatchInterval}, {"PlaceTimeout", cfg.PlaceTimeout}, {"LeaseTTL", cfg.LeaseTTL}, {"StoreTimeout", cfg.StoreTimeout},
+		{"RequeuePriority", cfg.RequeuePriority},
 		{"SSEKeepAlive", cfg.SSEKeepAlive}, {"SSEUpdateInterval", cfg.SSEUpdateInterval}, {"SSERetry", cfg.SSERetry},
 	} {
 		if d.v < 0 {

@@ -111,6 +111,8 @@ func errorStatus(err error) (int, string) {
 		return http.StatusServiceUnavailable, "draining"
 	case errors.Is(err, ErrPlayerIDsExhausted):
 		return http.StatusServiceUnavailable, "player_ids_exhausted"
+	case errors.Is(err, ErrStoreUnavailable):
+		return http.StatusServiceUnavailable, "store_unavailable"
 	default:
 		return http.StatusInternalServerError, "internal"
 	}
@@ -127,6 +129,11 @@ func (l *Lobby) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="rallypoint"`)
+	}
+	if code == "store_unavailable" {
+		l.log.Warn("request failed: store unavailable", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
+		w.Header().Set("Retry-After", "2")
+		msg = "store unavailable; retry later"
 	}
 	writeError(w, status, code, strings.TrimPrefix(msg, "lobby: "))
 }
@@ -380,17 +387,15 @@ func (l *Lobby) view(r *http.Request, t Ticket) (ticketView, error) {
 	v := ticketView{TicketID: t.ID, Status: t.Status, Mode: t.Mode, Rating: t.Rating, CreatedAt: t.Created, ExpiresAt: t.Expires}
 	switch t.Status {
 	case StatusQueued:
-		now := l.cfg.Now()
-		l.mu.Lock()
-		pos, n, ok := l.mm.position(t.ID)
-		e, _ := l.mm.entry(t.ID)
-		var est time.Duration
-		if ok {
-			est = l.mm.estimate(e, now)
+		ctx, cancel := l.storeCtx(r.Context())
+		pos, n, ok, err := l.queue.QueuePosition(ctx, t.ID)
+		cancel()
+		if err != nil {
+			return v, err
 		}
-		l.mu.Unlock()
 		v.Placing = t.Placing
 		if ok {
+			est := estimateWait(l.rules, QueueEntry{Enqueued: t.Created, Expires: t.Expires}, l.cfg.Now())
 			ms := est.Milliseconds()
 			v.Position, v.QueueLength, v.EstimatedWaitMS = pos, n, &ms
 		}
@@ -450,10 +455,12 @@ func (l *Lobby) handleCreateTicket(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, v)
 }
 
-// createTicket queues a ticket for the session's player.
+// createTicket queues a ticket for the session's player. The ticket is
+// stored first, then queued: the queue refuses a player's second entry
+// atomically, across lobby processes.
 func (l *Lobby) createTicket(s session, mode string, rating int) (Ticket, error) {
 	l.mu.Lock()
-	draining := l.draining
+	draining, closed := l.draining, l.closed
 	l.mu.Unlock()
 	if draining {
 		return Ticket{}, ErrDraining
@@ -464,11 +471,12 @@ func (l *Lobby) createTicket(s session, mode string, rating int) (Ticket, error)
 	if rating < 0 || rating > l.cfg.MaxRating {
 		return Ticket{}, fmt.Errorf("%w: %d not in [0, %d]", ErrInvalidRating, rating, l.cfg.MaxRating)
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
+	if closed {
 		return Ticket{}, ErrClosed
 	}
+	mu := &l.creating[uint32(s.Player)%uint32(len(l.creating))]
+	mu.Lock()
+	defer mu.Unlock()
 	if m, ok, err := l.seats.Assignment(s.Player); err != nil {
 		return Ticket{}, err
 	} else if ok {
@@ -496,14 +504,22 @@ func (l *Lobby) createTicket(s session, mode string, rating int) (Ticket, error)
 		Created: now,
 		Expires: now.Add(l.cfg.TicketTTL),
 	}
-	e, err := l.mm.add(mmEntry{ID: t.ID, Player: t.Player, Mode: mode, Rating: rating, Enqueued: now, Expires: t.Expires, Seq: seqFor(prio)})
+	if err := l.tickets.PutTicket(t); err != nil {
+		return Ticket{}, err
+	}
+	qctx, cancel := l.storeCtx(context.Background())
+	e, err := l.queue.Enqueue(qctx, mmEntry{ID: t.ID, Player: t.Player, Mode: mode, Rating: rating, Enqueued: now, Expires: t.Expires, Seq: seqFor(prio)})
+	cancel()
 	if err != nil {
+		// Another lobby queued this player meanwhile, or the queue is
+		// unreachable: the stored ticket ends at once.
+		t.Status, t.Closed = StatusCancelled, now
+		_ = l.tickets.PutTicket(t)
 		return Ticket{}, err
 	}
 	t.Sequence = e.Seq
 	if err := l.tickets.PutTicket(t); err != nil {
-		l.mm.remove(t.ID)
-		return Ticket{}, err
+		l.log.Warn("store ticket sequence", zap.String("ticket", string(t.ID)), zap.Error(err))
 	}
 	l.stats.ticketsQueued.Add(1)
 	return t, nil
@@ -580,10 +596,10 @@ func (l *Lobby) handleCancelTicket(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
-// cancelTicket cancels a queued ticket.
+// cancelTicket cancels a queued ticket. Taking it out of the queue
+// decides a race with the matchmaker (of any lobby process): whoever
+// dequeues it owns its next state.
 func (l *Lobby) cancelTicket(id TicketID) (Ticket, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	t, err := l.tickets.Ticket(id)
 	if err != nil {
 		return Ticket{}, err
@@ -594,8 +610,19 @@ func (l *Lobby) cancelTicket(id TicketID) (Ticket, error) {
 	case t.Placing:
 		return t, ErrTicketPlacing
 	}
-	l.mm.remove(id)
-	l.finishLocked(id, l.cfg.Now(), func(t *Ticket) { t.Status = StatusCancelled })
+	ctx, cancel := l.storeCtx(context.Background())
+	ok, err := l.queue.Dequeue(ctx, id)
+	cancel()
+	if err != nil {
+		return t, err
+	}
+	if !ok { // the matchmaker took it meanwhile
+		if t, err = l.tickets.Ticket(id); err == nil && t.Status.Terminal() {
+			return t, fmt.Errorf("%w: %s", ErrTicketClosed, t.Status)
+		}
+		return t, ErrTicketPlacing
+	}
+	l.finish(id, l.cfg.Now(), func(t *Ticket) { t.Status = StatusCancelled })
 	l.stats.ticketsCancelled.Add(1)
 	return l.tickets.Ticket(id)
 }

@@ -102,42 +102,55 @@ type counters struct {
 // Shutdown.
 type Lobby struct {
 	// Immutable after New.
-	cfg      Config
-	log      *zap.Logger
-	placer   Placer
-	dir      MatchDirectory
-	store    Store
-	ownStore bool
-	results  ResultStore
-	ownRes   bool
-	tickets  TicketStore
-	seats    AssignmentStore
-	recovery RecoveryStore
-	tok      *tokens
-	limits   *limiter // anonymous requests, by client address
-	sessLim  *limiter // authenticated requests, by session; event streams, by ticket
-	realIP   ClientAddrs
-	streams  streamCaps
-	handler  http.Handler
-	origins  map[string]bool
-	anyOrig  bool
-	stats    counters
+	cfg          Config
+	log          *zap.Logger
+	placer       Placer
+	dir          MatchDirectory
+	store        Store
+	ownStore     bool
+	results      ResultStore
+	ownRes       bool
+	tickets      TicketStore
+	seats        AssignmentStore
+	recovery     RecoveryStore
+	queue        Queue        // the matchmaking queue (shared or in memory)
+	leases       Leases       // nil: this process always runs the matchmaker
+	events       TicketEvents // nil: ticket changes reach this process's streams only
+	used         UsedTokens
+	holder       string // this process's lease holder id
+	leaseTTL     time.Duration
+	storeTimeout time.Duration
+	rules        mmRules
+	tok          *tokens
+	limits       *limiter // anonymous requests, by client address
+	sessLim      *limiter // authenticated requests, by session; event streams, by ticket
+	realIP       ClientAddrs
+	streams      streamCaps
+	handler      http.Handler
+	origins      map[string]bool
+	anyOrig      bool
+	stats        counters
 
 	runCtx    context.Context // cancelled by Shutdown
 	cancelRun context.CancelFunc
 	done      chan struct{} // closed by Shutdown
 	wg        sync.WaitGroup
 
+	// Owned by the run goroutine.
+	mm      *matchmaker // the matching algorithm over a queue snapshot
+	leading bool        // this process held the matchmaker lease at the last step
+
+	creating [64]sync.Mutex // by player: one ticket creation at a time
+
 	closeOnce sync.Once
 	closeErr  error
 
 	mu        sync.Mutex // guards the fields below
 	closed    bool
-	mm        *matchmaker
 	watchers  map[TicketID]chan struct{} // closed and dropped when the ticket changes
-	usedJTI   map[string]time.Time       // socket tokens used, until they expire
 	draining  bool                       // Drain was called: no new tickets, no placements
 	lastPrune time.Time
+	qlen      map[string]int // queue lengths at the last successful read
 }
 
 // New builds a lobby and starts its matchmaker. placer and dir are the game
@@ -161,10 +174,27 @@ func New(cfg Config, placer Placer, dir MatchDirectory, log *zap.Logger) (*Lobby
 		store:    cfg.Store,
 		tickets:  cfg.Tickets,
 		seats:    cfg.Assignments,
+		queue:    cfg.Queue,
+		leases:   cfg.Leases,
+		events:   cfg.TicketEvents,
+		used:     cfg.UsedTokens,
+		holder:   randomID(8),
 		origins:  make(map[string]bool),
 		done:     make(chan struct{}),
 		watchers: make(map[TicketID]chan struct{}),
-		usedJTI:  make(map[string]time.Time),
+		qlen:     make(map[string]int),
+	}
+	if l.leaseTTL = cfg.LeaseTTL; l.leaseTTL == 0 {
+		l.leaseTTL = 3 * time.Second
+	}
+	if l.storeTimeout = cfg.StoreTimeout; l.storeTimeout == 0 {
+		l.storeTimeout = 2 * time.Second
+	}
+	if l.queue == nil {
+		l.queue = NewMemoryQueue()
+	}
+	if l.used == nil {
+		l.used = NewMemoryUsedTokens()
 	}
 	if l.store == nil {
 		if cfg.DataDir != "" {
@@ -219,19 +249,24 @@ func New(cfg Config, placer Placer, dir MatchDirectory, log *zap.Logger) (*Lobby
 	l.sessLim = newLimiter(cfg.SessionRateLimit, cfg.SessionRateBurst)
 	l.realIP, _ = NewClientAddrs(cfg.TrustedProxies) // validated by withDefaults
 	l.streams = newStreamCaps(cfg.MaxStreams, cfg.MaxStreamsPerAddr, cfg.MaxStreamsPerTicket)
-	l.mm = newMatchmaker(mmRules{
+	l.rules = mmRules{
 		Modes:        cfg.Modes,
 		WindowBase:   cfg.WindowBase,
 		WindowGrowth: cfg.WindowGrowth,
 		WindowMax:    cfg.WindowMax,
 		FillWait:     cfg.FillWait,
 		BotFillAfter: cfg.BotFillAfter,
-	})
+	}
+	l.mm = newMatchmaker(l.rules)
 	l.handler = l.routes()
 	l.runCtx, l.cancelRun = context.WithCancel(context.Background())
 	l.lastPrune = cfg.Now()
 	l.wg.Add(1)
 	go l.run()
+	if l.events != nil {
+		l.wg.Add(1)
+		go l.subscribe()
+	}
 	log.Info("lobby started",
 		zap.String("data_dir", cfg.DataDir), zap.String("kid", kr.active.ID),
 		zap.Duration("session_ttl", cfg.SessionTTL), zap.Duration("bot_fill_after", cfg.BotFillAfter))
@@ -282,9 +317,10 @@ func (l *Lobby) Shutdown(ctx context.Context) error {
 
 // Metrics returns a snapshot of the counters.
 func (l *Lobby) Metrics() Metrics {
-	l.mu.Lock()
-	n := len(l.mm.where)
-	l.mu.Unlock()
+	n := 0
+	for _, q := range l.QueueLengths() {
+		n += q
+	}
 	s := &l.stats
 	return Metrics{
 		TicketsQueued:    s.ticketsQueued.Load(),
@@ -303,13 +339,33 @@ func (l *Lobby) Metrics() Metrics {
 }
 
 // QueueLengths returns how many tickets wait in each mode's queue; every
-// configured mode is listed, idle ones with 0.
+// configured mode is listed, idle ones with 0. It reads the queue (one
+// round trip to a shared store); if the store does not answer, it returns
+// the lengths it read last.
 func (l *Lobby) QueueLengths() map[string]int {
 	out := make(map[string]int, len(l.cfg.Modes))
+	for mode := range l.cfg.Modes {
+		out[mode] = 0
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.storeTimeout)
+	entries, err := l.queue.QueueEntries(ctx)
+	cancel()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for mode := range l.cfg.Modes {
-		out[mode] = len(l.mm.queues[mode])
+	if err != nil {
+		for mode, n := range l.qlen {
+			out[mode] = n
+		}
+		return out
+	}
+	for _, e := range entries {
+		if _, ok := out[e.Mode]; ok {
+			out[e.Mode]++
+		}
+	}
+	clear(l.qlen)
+	for mode, n := range out {
+		l.qlen[mode] = n
 	}
 	return out
 }
@@ -339,26 +395,18 @@ func (l *Lobby) VerifySocketToken(ctx context.Context, token string) (SocketGran
 	if err != nil {
 		return SocketGrant{}, err
 	}
-	if !l.useOnce(c.ID, c.ExpiresAt.Time) {
+	uctx, cancel := context.WithTimeout(ctx, l.storeTimeout)
+	first, err := l.used.UseOnce(uctx, c.ID, c.ExpiresAt.Time)
+	cancel()
+	if err != nil {
+		return SocketGrant{}, fmt.Errorf("lobby: socket token: %w", err)
+	}
+	if !first {
 		l.stats.tokensRefused.Add(1)
 		return SocketGrant{}, ErrTokenReused
 	}
 	p, _ := c.player()
 	return SocketGrant{Player: p, Match: c.Match, Name: c.Name}, nil
-}
-
-// useOnce records a socket token's jti until the token expires, and
-// reports whether this was its first use. The set lives in memory: a
-// restarted lobby forgets it, which lets a token captured in the last two
-// minutes (the socket token lifetime) be replayed once more.
-func (l *Lobby) useOnce(jti string, exp time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if _, used := l.usedJTI[jti]; used {
-		return false
-	}
-	l.usedJTI[jti] = exp
-	return true
 }
 
 // KickPlayer is what a Directory may also implement: close a player's live
@@ -412,9 +460,11 @@ func (l *Lobby) MatchEnded(matchID string) {
 }
 
 // run is the matchmaker goroutine. Owned by the Lobby; Shutdown waits for
-// it. With Config.NoMatchmaker it only prunes.
+// it. It gives the matchmaker lease back when it stops, so another lobby
+// process takes over at once. With Config.NoMatchmaker it only prunes.
 func (l *Lobby) run() {
 	defer l.wg.Done()
+	defer l.unlockLease()
 	t := time.NewTicker(l.cfg.MatchInterval)
 	defer t.Stop()
 	for {
@@ -432,36 +482,136 @@ func (l *Lobby) run() {
 	}
 }
 
-// step runs one matchmaking round and places the groups it forms.
+// matchmakerLease is the name of the lease the matchmaking lobby holds.
+const matchmakerLease = "matchmaker"
+
+// lead takes or renews the matchmaker lease and reports whether this
+// process runs this step. Without shared Leases it always does.
+func (l *Lobby) lead(ctx context.Context) bool {
+	if l.leases == nil {
+		return true
+	}
+	lctx, cancel := context.WithTimeout(ctx, l.storeTimeout)
+	held, err := l.leases.TryLock(lctx, matchmakerLease, l.holder, l.leaseTTL)
+	cancel()
+	if err != nil {
+		held = false
+		if l.leading && ctx.Err() == nil {
+			l.log.Warn("matchmaker lease: store unusable; not matching", zap.Error(err))
+		}
+	}
+	if held != l.leading {
+		l.leading = held
+		l.log.Info("matchmaker lease", zap.Bool("held", held), zap.String("holder", l.holder))
+	}
+	return held
+}
+
+func (l *Lobby) unlockLease() {
+	if l.leases == nil || !l.leading {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.storeTimeout)
+	defer cancel()
+	if err := l.leases.Unlock(ctx, matchmakerLease, l.holder); err != nil {
+		l.log.Warn("matchmaker lease: release", zap.Error(err))
+	}
+	l.leading = false
+}
+
+// subscribe forwards ticket changes announced by any lobby process to this
+// process's event streams. Owned by the Lobby; Shutdown waits for it.
+func (l *Lobby) subscribe() {
+	defer l.wg.Done()
+	for l.runCtx.Err() == nil {
+		if err := l.events.SubscribeTickets(l.runCtx, l.wake); err != nil && l.runCtx.Err() == nil {
+			l.log.Warn("ticket events: subscription ended; retrying", zap.Error(err))
+			select {
+			case <-time.After(time.Second):
+			case <-l.runCtx.Done():
+			}
+		}
+	}
+}
+
+// storeCtx bounds one store call.
+func (l *Lobby) storeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, l.storeTimeout)
+}
+
+// step runs one matchmaking round over a snapshot of the queue and places
+// the groups it forms. Each group is taken out of the queue atomically
+// (Queue.Dequeue), so a ticket cancelled meanwhile, or taken by another
+// process, is never placed twice.
 func (l *Lobby) step(ctx context.Context) {
 	now := l.cfg.Now()
 	l.mu.Lock()
-	if l.draining {
-		l.mu.Unlock()
-		return // no new matches: queued tickets wait
-	}
-	groups, expired := l.mm.step(now)
-	for _, e := range expired {
-		l.finishLocked(e.ID, now, func(t *Ticket) { t.Status = StatusExpired })
-		l.stats.ticketsExpired.Add(1)
-	}
-	for _, g := range groups {
-		for _, e := range g.Entries {
-			l.updateLocked(e.ID, func(t *Ticket) { t.Placing = true })
-		}
-	}
+	draining := l.draining
 	prune := now.Sub(l.lastPrune) >= 30*time.Second
-	if prune {
+	if prune && !draining {
 		l.lastPrune = now
 	}
 	l.mu.Unlock()
-
+	if draining {
+		l.unlockLease()
+		return // no new matches: queued tickets wait
+	}
+	if !l.lead(ctx) {
+		if prune {
+			l.prune(now)
+		}
+		return
+	}
+	qctx, cancel := l.storeCtx(ctx)
+	entries, err := l.queue.QueueEntries(qctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			l.log.Warn("matchmaker: read queue", zap.Error(err))
+		}
+		return
+	}
+	l.mm.load(entries)
+	groups, expired := l.mm.step(now)
+	for _, e := range expired {
+		if l.dequeue(ctx, e.ID) {
+			l.finish(e.ID, now, func(t *Ticket) { t.Status = StatusExpired })
+			l.stats.ticketsExpired.Add(1)
+		}
+	}
+	claimed := groups[:0]
 	for _, g := range groups {
+		ids := make([]TicketID, len(g.Entries))
+		for i, e := range g.Entries {
+			ids[i] = e.ID
+		}
+		if !l.dequeue(ctx, ids...) {
+			continue // changed meanwhile; the next step sees the queue as it is
+		}
+		for _, e := range g.Entries {
+			l.update(e.ID, func(t *Ticket) { t.Placing = true })
+		}
+		claimed = append(claimed, g)
+	}
+	for _, g := range claimed {
 		l.place(ctx, g)
 	}
 	if prune {
 		l.prune(now)
 	}
+}
+
+// dequeue takes tickets out of the queue, all or none, and reports whether
+// this call did.
+func (l *Lobby) dequeue(ctx context.Context, ids ...TicketID) bool {
+	qctx, cancel := l.storeCtx(ctx)
+	ok, err := l.queue.Dequeue(qctx, ids...)
+	cancel()
+	if err != nil {
+		l.log.Warn("matchmaker: dequeue", zap.Int("tickets", len(ids)), zap.Error(err))
+		return false
+	}
+	return ok
 }
 
 // place asks the Placer for a match for g and records the outcome.
@@ -478,8 +628,6 @@ func (l *Lobby) place(ctx context.Context, g mmGroup) {
 		err = errors.New("placer returned an empty match id")
 	}
 	now := l.cfg.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	if err == nil {
 		err = l.seats.Assign(pl.MatchID, players)
 	}
@@ -488,16 +636,24 @@ func (l *Lobby) place(ctx context.Context, g mmGroup) {
 		l.log.Warn("placement failed; tickets requeued",
 			zap.String("mode", g.Mode), zap.Int("players", len(players)), zap.Int("bots", g.Bots), zap.Error(err))
 		for _, e := range g.Entries {
-			l.updateLocked(e.ID, func(t *Ticket) { t.Placing = false })
-			if _, err := l.mm.add(e); err != nil {
-				l.log.Warn("requeue", zap.Error(err))
+			qctx, cancel := l.storeCtx(ctx)
+			_, qerr := l.queue.Enqueue(qctx, e) // keeps its Seq: its place in line
+			cancel()
+			if qerr != nil {
+				// Out of the queue for good: end the ticket so its player
+				// can queue again.
+				l.log.Warn("requeue failed; ticket expired", zap.String("ticket", string(e.ID)), zap.Error(qerr))
+				l.finish(e.ID, now, func(t *Ticket) { t.Status = StatusExpired })
+				l.stats.ticketsExpired.Add(1)
+				continue
 			}
+			l.update(e.ID, func(t *Ticket) { t.Placing = false })
 		}
 		return
 	}
 	l.stats.botsRequested.Add(uint64(g.Bots))
 	for _, e := range g.Entries {
-		l.finishLocked(e.ID, now, func(t *Ticket) {
+		l.finish(e.ID, now, func(t *Ticket) {
 			t.Status = StatusMatched
 			t.MatchID = pl.MatchID
 			t.WSURL = pl.WSURL
@@ -512,8 +668,11 @@ func (l *Lobby) place(ctx context.Context, g mmGroup) {
 		zap.Int("players", len(players)), zap.Int("bots", g.Bots))
 }
 
-// updateLocked applies fn to a stored ticket and wakes its watchers.
-func (l *Lobby) updateLocked(id TicketID, fn func(t *Ticket)) {
+// update applies fn to a stored ticket, stores it and wakes its event
+// streams in every lobby process. Only the process that owns the ticket's
+// next transition calls it (the one that took it out of the queue, or
+// created it), so read-modify-write is safe without a lock.
+func (l *Lobby) update(id TicketID, fn func(t *Ticket)) {
 	t, err := l.tickets.Ticket(id)
 	if err != nil {
 		l.log.Warn("ticket vanished", zap.String("ticket", string(id)), zap.Error(err))
@@ -523,15 +682,36 @@ func (l *Lobby) updateLocked(id TicketID, fn func(t *Ticket)) {
 	if err := l.tickets.PutTicket(t); err != nil {
 		l.log.Warn("store ticket", zap.String("ticket", string(id)), zap.Error(err))
 	}
+	l.changed(id)
+}
+
+// changed wakes id's event streams here and announces the change to the
+// other lobby processes.
+func (l *Lobby) changed(id TicketID) {
+	l.wake(id)
+	if l.events != nil {
+		ctx, cancel := l.storeCtx(context.Background())
+		err := l.events.PublishTicket(ctx, id)
+		cancel()
+		if err != nil {
+			l.log.Debug("ticket events: publish", zap.String("ticket", string(id)), zap.Error(err))
+		}
+	}
+}
+
+// wake closes id's watcher channel, if any.
+func (l *Lobby) wake(id TicketID) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if ch, ok := l.watchers[id]; ok {
 		close(ch)
 		delete(l.watchers, id)
 	}
 }
 
-// finishLocked moves a ticket to a terminal state set by fn.
-func (l *Lobby) finishLocked(id TicketID, now time.Time, fn func(t *Ticket)) {
-	l.updateLocked(id, func(t *Ticket) {
+// finish moves a ticket to a terminal state set by fn.
+func (l *Lobby) finish(id TicketID, now time.Time, fn func(t *Ticket)) {
+	l.update(id, func(t *Ticket) {
 		fn(t)
 		t.Placing = false
 		t.Closed = now
@@ -590,13 +770,6 @@ func (l *Lobby) prune(now time.Time) {
 	}
 	l.limits.prune(now)
 	l.sessLim.prune(now)
-	l.mu.Lock()
-	for jti, exp := range l.usedJTI {
-		if now.After(exp) {
-			delete(l.usedJTI, jti)
-		}
-	}
-	l.mu.Unlock()
 }
 
 // enter registers a request-scoped goroutine (an event stream) that

@@ -9,15 +9,7 @@ import (
 )
 
 // mmEntry is a queued ticket as the matchmaker sees it.
-type mmEntry struct {
-	ID       TicketID
-	Player   PlayerID
-	Mode     string
-	Rating   int
-	Enqueued time.Time
-	Expires  time.Time
-	Seq      uint64 // arrival order; smaller is earlier
-}
+type mmEntry = QueueEntry
 
 // mmGroup is a group the matchmaker decided to place. Entries[0] is the
 // anchor the group was built around; the rest follow in arrival order.
@@ -90,6 +82,25 @@ func (m *matchmaker) add(e mmEntry) (mmEntry, error) {
 	m.where[e.ID] = e.Mode
 	m.player[e.Player] = e.ID
 	return e, nil
+}
+
+// load replaces the queues with entries (in Seq order), such as a snapshot
+// of a shared Queue.
+func (m *matchmaker) load(entries []QueueEntry) {
+	clear(m.queues)
+	clear(m.where)
+	clear(m.player)
+	for _, e := range entries {
+		if _, ok := m.rules.Modes[e.Mode]; !ok {
+			continue // a mode another lobby serves
+		}
+		if _, dup := m.player[e.Player]; dup {
+			continue
+		}
+		m.queues[e.Mode] = append(m.queues[e.Mode], e)
+		m.where[e.ID] = e.Mode
+		m.player[e.Player] = e.ID
+	}
 }
 
 // remove takes a ticket out of the queue and reports whether it was there.
@@ -229,9 +240,14 @@ func (m *matchmaker) step(now time.Time) (groups []mmGroup, expired []mmEntry) {
 // estimate returns an upper bound of the remaining wait of a queued ticket:
 // with bot fill on, a ticket is placed by BotFillAfter at the latest.
 func (m *matchmaker) estimate(e mmEntry, now time.Time) time.Duration {
-	limit := m.rules.FillWait
-	if m.rules.BotFillAfter >= 0 {
-		limit = max(limit, m.rules.BotFillAfter)
+	return estimateWait(m.rules, e, now)
+}
+
+// estimateWait is estimate under the given rules, for any goroutine.
+func estimateWait(rules mmRules, e mmEntry, now time.Time) time.Duration {
+	limit := rules.FillWait
+	if rules.BotFillAfter >= 0 {
+		limit = max(limit, rules.BotFillAfter)
 	} else {
 		limit = e.Expires.Sub(e.Enqueued)
 	}

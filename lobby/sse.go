@@ -2,6 +2,7 @@ package lobby
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -91,36 +92,15 @@ func (l *Lobby) handleEvents(w http.ResponseWriter, r *http.Request) {
 	var sent []byte
 	for {
 		changed := l.watch(t.ID) // before reading, so no change is missed
-		t, err = l.tickets.Ticket(t.ID)
-		if err != nil {
-			return // pruned
-		}
-		v, err := l.view(r, t)
-		if err != nil {
-			status, code := errorStatus(err)
-			l.log.Debug("event stream: view", zap.Int("status", status), zap.Error(err))
-			_ = writeEvent(w, "error", "", apiError{Error: apiErrorBody{Code: code, Message: "cannot render ticket"}})
-			_ = rc.Flush()
+		done, err := l.sendTicket(w, r, rc, t.ID, &sent)
+		if done {
 			return
 		}
-		if t.Status.Terminal() {
-			id := eventIDFinal
-			if t.Status == StatusLost {
-				id = eventIDLost // after a "matched" event (id 2) the client saw
-			}
-			if writeEvent(w, string(t.Status), id, v) == nil {
-				_ = rc.Flush()
-			}
-			return
-		}
-		v.ExpiresAt = time.Time{} // compare queued views without noise
-		b, _ := json.Marshal(v)
-		if string(b) != string(sent) {
-			v.ExpiresAt = t.Expires
-			if writeEvent(w, "queued", eventIDQueued, v) != nil || rc.Flush() != nil {
-				return
-			}
-			sent = b
+		if err != nil {
+			// The store is unreachable: keep the stream (an EventSource
+			// does not retry after an error status) and read again at the
+			// next change or update tick.
+			l.log.Debug("event stream: store unavailable", zap.Error(err))
 		}
 		select {
 		case <-changed:
@@ -135,6 +115,51 @@ func (l *Lobby) handleEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// sendTicket reads the ticket and writes an event if its view changed since
+// sent. done means the stream is over (terminal event written, ticket
+// pruned, or the client gone); a non-nil error with done false means the
+// store is unavailable for now.
+func (l *Lobby) sendTicket(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, id TicketID, sent *[]byte) (done bool, err error) {
+	t, err := l.tickets.Ticket(id)
+	if errors.Is(err, ErrStoreUnavailable) {
+		return false, err
+	}
+	if err != nil {
+		return true, nil // pruned
+	}
+	v, err := l.view(r, t)
+	if errors.Is(err, ErrStoreUnavailable) {
+		return false, err
+	}
+	if err != nil {
+		status, code := errorStatus(err)
+		l.log.Debug("event stream: view", zap.Int("status", status), zap.Error(err))
+		_ = writeEvent(w, "error", "", apiError{Error: apiErrorBody{Code: code, Message: "cannot render ticket"}})
+		_ = rc.Flush()
+		return true, nil
+	}
+	if t.Status.Terminal() {
+		id := eventIDFinal
+		if t.Status == StatusLost {
+			id = eventIDLost // after a "matched" event (id 2) the client saw
+		}
+		if writeEvent(w, string(t.Status), id, v) == nil {
+			_ = rc.Flush()
+		}
+		return true, nil
+	}
+	v.ExpiresAt = time.Time{} // compare queued views without noise
+	b, _ := json.Marshal(v)
+	if string(b) != string(*sent) {
+		v.ExpiresAt = t.Expires
+		if writeEvent(w, "queued", eventIDQueued, v) != nil || rc.Flush() != nil {
+			return true, nil
+		}
+		*sent = b
+	}
+	return false, nil
 }
 
 // writeEvent writes one SSE event whose data is v as JSON on one line.

@@ -208,3 +208,16 @@ var (
 	_ lobby.MatchStore      = (*Store)(nil)
 	_ lobby.Placements      = (*Store)(nil)
 )
+
+// Configure points every shared store of cfg at s: Store, Tickets,
+// Assignments, Results, Queue, Leases, TicketEvents and UsedTokens. Lobby
+// processes configured with the same Redis (and prefix) serve the same
+// queues and sessions. The lobby does not close s; the caller does, after
+// the lobby's Shutdown.
+func (s *Store) Configure(cfg *lobby.Config) {
+	cfg.Store, cfg.Tickets, cfg.Assignments, cfg.Results = s, s, s, s
+	cfg.Queue, cfg.Leases, cfg.TicketEvents, cfg.UsedTokens = s, s, s, s
+	if cfg.TicketRetention == 0 {
+		cfg.TicketRetention = s.opt.TicketRetention
+	}
+}
