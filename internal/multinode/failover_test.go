@@ -247,8 +247,8 @@ func TestFailover(t *testing.T) {
 			t.Fatalf("after the lobby restart, probe %s: %v", p.name, err)
 		}
 	}
-	if v, err := waitQueued.getTicket(ctx, qv.TicketID); err != nil || v.Status != "queued" {
-		t.Fatalf("after the lobby restart, the queued ticket: %+v, %v", v, err)
+	if v, err := waitQueued.getTicket(ctx, qv.TicketID); err != nil || v.Status != "queued" || v.Position != 1 {
+		t.Fatalf("after the lobby restart, the queued ticket (still in the queue, at the front): %+v, %v", v, err)
 	}
 	for id := range lostMatches {
 		var m matchView
