@@ -289,3 +289,24 @@ func TestPlacerAvoidsSilentNode(t *testing.T) {
 		t.Fatalf("second placement: %+v %v", pl, err)
 	}
 }
+
+// TestNodeIDInUse: a node does not start under the id of a node whose
+// matches are still live in the directory.
+func TestNodeIDInUse(t *testing.T) {
+	s := newShared()
+	ctx := context.Background()
+	if err := s.matches.PutMatch(ctx, lobby.MatchRecord{ID: "m1", Mode: "bench", Node: "a", State: lobby.MatchRunning}); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := testkit.Serve(t, app.Config{Role: app.RoleNode, Lobby: s.lobbyConfig()})
+	n, err := cluster.NewNode(cluster.NodeConfig{ID: "a", WSURL: "ws://127.0.0.1:1/v1/ws", Registry: s.nodes, Matches: s.matches, Placements: s.orders}, a.Game(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(); !errors.Is(err, cluster.ErrNodeIDInUse) {
+		t.Fatalf("Start: %v, want ErrNodeIDInUse", err)
+	}
+	if err := n.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -110,17 +110,36 @@ func NewNode(cfg NodeConfig, srv *netcode.Server, log *zap.Logger) (*Node, error
 // ID returns the node's id.
 func (n *Node) ID() string { return n.cfg.ID }
 
-// Start sends the first heartbeat and starts the heartbeat and placement
-// loops. The first heartbeat's error is returned (the node still retries).
+// ErrNodeIDInUse is Start's error when the match directory still holds
+// live matches of a node with this id: another process uses the id, or
+// this node's previous process died and no lobby has reaped it yet (that
+// takes the heartbeat TTL). Use a unique id, or start again later.
+var ErrNodeIDInUse = errors.New("cluster: node id in use")
+
+// Start checks that the node's id is free, sends the first heartbeat and
+// starts the heartbeat and placement loops. The first heartbeat's error
+// is returned (the node still retries).
 func (n *Node) Start() error {
 	n.mu.Lock()
 	if n.started {
 		n.mu.Unlock()
 		return nil
 	}
+	n.mu.Unlock()
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.StoreTimeout)
+	live, err := n.cfg.Matches.MatchesOnNode(ctx, n.cfg.ID)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("cluster: read the node's matches: %w", err)
+	}
+	if len(live) > 0 {
+		return fmt.Errorf("%w: %q has %d live matches in the directory (another process, or a dead one not yet reaped: wait %v)",
+			ErrNodeIDInUse, n.cfg.ID, len(live), n.cfg.TTL)
+	}
+	n.mu.Lock()
 	n.started = true
 	n.mu.Unlock()
-	err := n.heartbeat()
+	err = n.heartbeat()
 	n.wg.Add(2)
 	go n.heartbeatLoop()
 	go n.placementLoop()
@@ -144,6 +163,12 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+	n.mu.Lock()
+	started := n.started
+	n.mu.Unlock()
+	if !started {
+		return nil // never registered: the id may be another process's
 	}
 	n.markEnded() // what ended during the drain
 	if len(n.srv.Matches()) > 0 {

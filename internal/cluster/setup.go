@@ -136,10 +136,12 @@ func (c *Cluster) Start(a *app.App, addr string) error {
 		if err != nil {
 			return err
 		}
-		c.node = n
-		if err := n.Start(); err != nil {
+		if err := n.Start(); errors.Is(err, ErrNodeIDInUse) || errors.Is(err, lobby.ErrStoreUnavailable) {
+			return err
+		} else if err != nil {
 			c.log.Warn("first heartbeat failed; retrying", zap.Error(err))
 		}
+		c.node = n
 	}
 	if c.opt.Role != app.RoleNode {
 		interval := c.opt.Heartbeat

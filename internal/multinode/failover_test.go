@@ -247,6 +247,12 @@ func TestFailover(t *testing.T) {
 			t.Fatalf("after the lobby restart, probe %s: %v", p.name, err)
 		}
 	}
+	for _, p := range keptProbes { // and every assignment: seat held, on its node
+		v, err := p.getTicket(ctx, p.ticket)
+		if err != nil || v.Status != "matched" || v.Assignment == nil || v.Assignment.Token == "" || nodeOf(v.Assignment.WSURL) != survivor.addr {
+			t.Fatalf("after the lobby restart, probe %s's assignment: %+v %v", p.name, v.Assignment, err)
+		}
+	}
 	if v, err := waitQueued.getTicket(ctx, qv.TicketID); err != nil || v.Status != "queued" || v.Position != 1 {
 		t.Fatalf("after the lobby restart, the queued ticket (still in the queue, at the front): %+v, %v", v, err)
 	}
