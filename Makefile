@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    := ./...
 FUZZTIME ?= 15s
 
-.PHONY: run build test test-go lint bench bench-micro fuzz tidy clean web e2e chaos react sdk mutate multinode
+.PHONY: run build test test-go redis-server lint bench bench-micro fuzz tidy clean web e2e chaos react sdk mutate multinode
 
 ## run: the whole server (lobby + game) on 127.0.0.1:8080 with embedded defaults
 run:
@@ -25,7 +25,7 @@ build:
 ## browser test (e2e)
 test: lint test-go sdk e2e chaos react multinode
 
-test-go:
+test-go: redis-server
 	$(GO) mod download
 	npm ci --prefix web --no-audit --no-fund --loglevel=error
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
@@ -37,6 +37,11 @@ test-go:
 e2e:
 	@test -d web/node_modules/playwright-core || npm ci --prefix web --no-audit --no-fund --loglevel=error
 	$(GO) test -count=1 -timeout 8m -run '^TestBrowserPlay$$' -v ./internal/e2e/
+
+## redis-server: the Redis server the store and cluster tests start on a free
+## loopback port (Debian's package; installed here when missing and root)
+redis-server:
+	@command -v redis-server >/dev/null || { [ "$$(id -u)" = 0 ] && { apt-get install -y -qq redis-server || { apt-get update -qq && apt-get install -y -qq redis-server; }; }; } || { echo "install redis-server: apt-get install -y redis-server"; exit 1; }
 
 ## sdk: the TypeScript SDK (web/sdk): strict type check, then its unit tests
 ## (vitest: codec, mirror, movement vectors, interpolation, prediction, client)
@@ -57,8 +62,7 @@ chaos:
 ## joining, draining and dying while tickets arrive. Prints the failover
 ## figures (time to detect a dead node, to requeue its players, what was
 ## lost). About two minutes; without the race detector (it measures timing)
-multinode:
-	@command -v redis-server >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y redis-server; } || { echo "multinode: install redis-server (apt-get install -y redis-server)"; exit 1; }
+multinode: redis-server
 	$(GO) test -count=1 -timeout 6m -v -run '^(TestFailover|TestPlacementChurn)$$' ./internal/multinode/
 
 ## react: the React binding (web/react) and the Next.js example

@@ -201,7 +201,7 @@ type Config struct {
 
 	// OnMatched, if set, is called once for every ticket placed in a match,
 	// with its mode and how long it waited in the queue (time to match).
-	// It runs with the lobby's lock held: it must be quick and must not
+	// It runs on the matchmaker goroutine: it must be quick and must not
 	// call back into the lobby. Metrics exporters (internal/ops) use it.
 	OnMatched func(mode string, waited time.Duration)
 }

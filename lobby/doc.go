@@ -15,12 +15,23 @@
 //   - the game server calls [Lobby.VerifySocketToken] on every socket hello,
 //     and [Lobby.SeatReleased] / [Lobby.MatchEnded] when seats end.
 //
-// State that must be shared by several lobby nodes one day (tickets,
-// assignments, revocations, refresh-token rotation, player ids, signing keys)
-// lives behind the [TicketStore], [AssignmentStore] and [Store] interfaces.
-// This package ships in-memory implementations and a bbolt [Store] that
-// persists keys, revocations and identities in Config.DataDir, so a restart
-// keeps sessions valid and logouts effective.
+// State that several lobby processes and game nodes share (tickets and the
+// matchmaking queue, assignments, revocations, refresh-token rotation,
+// player ids, signing keys, used socket tokens, the matchmaker lease, ticket
+// change notices, results, and the cluster's node registry, match directory
+// and placement orders) lives behind the interfaces of store.go, results.go
+// and shared.go. This package ships in-memory implementations (the default:
+// one process, no outside service) and a bbolt [Store] that persists keys,
+// revocations and identities in Config.DataDir, so a restart keeps sessions
+// valid and logouts effective; package lobby/redisstore implements them all
+// on Redis, and package lobby/storetest is the contract they all pass.
+//
+// With a shared [Queue], every lobby process accepts tickets, and the one
+// holding the "matchmaker" lease ([Leases]) runs each matchmaking step over
+// a snapshot of the queue, taking each group out of it atomically
+// ([Queue.Dequeue]); [TicketEvents] wakes the event streams of every
+// process. A store that does not answer within Config.StoreTimeout fails
+// the request with 503 "store_unavailable" ([ErrStoreUnavailable]).
 //
 // Token flow:
 //

@@ -485,7 +485,14 @@ func (l *Lobby) createTicket(s session, mode string, rating int) (Ticket, error)
 	if id, ok, err := l.tickets.LiveTicket(s.Player); err != nil {
 		return Ticket{}, err
 	} else if ok {
-		return Ticket{}, fmt.Errorf("%w: ticket %s", ErrAlreadyQueued, id)
+		t, err := l.ticket(id) // expires it if it was orphaned
+		switch {
+		case errors.Is(err, ErrTicketNotFound):
+		case err != nil:
+			return Ticket{}, err
+		case !t.Status.Terminal():
+			return Ticket{}, fmt.Errorf("%w: ticket %s", ErrAlreadyQueued, id)
+		}
 	}
 	// A player whose match was lost with its node goes first.
 	prio, err := l.recovery.TakePriority(context.Background(), s.Player)
@@ -544,7 +551,7 @@ func (l *Lobby) ownedTicket(s session, id string) (Ticket, error) {
 	if !validTicketID(id) {
 		return Ticket{}, ErrTicketNotFound
 	}
-	t, err := l.tickets.Ticket(TicketID(id))
+	t, err := l.ticket(TicketID(id))
 	if err != nil {
 		return Ticket{}, err
 	}

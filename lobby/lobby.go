@@ -699,14 +699,41 @@ func (l *Lobby) changed(id TicketID) {
 	}
 }
 
-// wake closes id's watcher channel, if any.
+// wake closes id's watcher channel, if any; an empty id wakes every
+// stream (changes may have been missed).
 func (l *Lobby) wake(id TicketID) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if id == "" {
+		for id, ch := range l.watchers {
+			close(ch)
+			delete(l.watchers, id)
+		}
+		return
+	}
 	if ch, ok := l.watchers[id]; ok {
 		close(ch)
 		delete(l.watchers, id)
 	}
+}
+
+// ticket loads a ticket. A ticket left "placing" by a lobby process that
+// died while placing it (nobody else can finish it: it is out of the
+// queue) is expired once its placement must have ended, so its player can
+// queue again.
+func (l *Lobby) ticket(id TicketID) (Ticket, error) {
+	t, err := l.tickets.Ticket(id)
+	if err != nil || t.Status != StatusQueued || !t.Placing {
+		return t, err
+	}
+	now := l.cfg.Now()
+	if now.Before(t.Expires.Add(l.cfg.PlaceTimeout + 4*l.storeTimeout + l.leaseTTL)) {
+		return t, nil
+	}
+	l.log.Warn("ticket orphaned while placing (its lobby died?); expired", zap.String("ticket", string(id)))
+	l.finish(id, now, func(t *Ticket) { t.Status = StatusExpired })
+	l.stats.ticketsExpired.Add(1)
+	return l.tickets.Ticket(id)
 }
 
 // finish moves a ticket to a terminal state set by fn.

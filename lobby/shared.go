@@ -75,7 +75,9 @@ type TicketEvents interface {
 	PublishTicket(ctx context.Context, id TicketID) error
 	// SubscribeTickets calls fn for every announced change (from any
 	// process, this one included) until ctx ends, re-subscribing after a
-	// connection loss; it returns when ctx ends. fn must be quick.
+	// connection loss; it returns when ctx ends. fn("") means changes may
+	// have been missed (after a reconnect): every ticket may have changed.
+	// fn must be quick.
 	SubscribeTickets(ctx context.Context, fn func(TicketID)) error
 }
 

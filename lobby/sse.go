@@ -34,7 +34,7 @@ func (l *Lobby) handleEvents(w http.ResponseWriter, r *http.Request) {
 		l.fail(w, r, ErrTicketNotFound)
 		return
 	}
-	t, err := l.tickets.Ticket(TicketID(id))
+	t, err := l.ticket(TicketID(id))
 	if err != nil {
 		l.fail(w, r, err)
 		return
@@ -122,7 +122,7 @@ func (l *Lobby) handleEvents(w http.ResponseWriter, r *http.Request) {
 // pruned, or the client gone); a non-nil error with done false means the
 // store is unavailable for now.
 func (l *Lobby) sendTicket(w http.ResponseWriter, r *http.Request, rc *http.ResponseController, id TicketID, sent *[]byte) (done bool, err error) {
-	t, err := l.tickets.Ticket(id)
+	t, err := l.ticket(id)
 	if errors.Is(err, ErrStoreUnavailable) {
 		return false, err
 	}

@@ -298,6 +298,11 @@ func (a *App) authenticate(ctx context.Context, token string) (netcode.Grant, er
 		return netcode.Grant{}, errors.Join(netcode.ErrAuthExpired, err)
 	case errors.Is(err, lobby.ErrTokenRevoked):
 		return netcode.Grant{}, errors.Join(netcode.ErrAuthRevoked, err)
+	case errors.Is(err, lobby.ErrStoreUnavailable):
+		// The shared store did not answer: the token may be good. The game
+		// server closes with 1013 (try again later) for a handshake that
+		// ran out of time, so the client retries with backoff.
+		return netcode.Grant{}, errors.Join(context.DeadlineExceeded, err)
 	default:
 		return netcode.Grant{}, errors.Join(netcode.ErrAuthInvalid, err)
 	}

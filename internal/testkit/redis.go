@@ -88,6 +88,7 @@ func (s *RedisServer) Start() {
 			"--daemonize", "no", "--protected-mode", "yes", "--logfile", "",
 			"--databases", "4")
 		cmd.Stdout, cmd.Stderr = logf, logf
+		dieWithParent(cmd)
 		if err := cmd.Start(); err != nil {
 			s.t.Fatalf("testkit: start redis-server: %v", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -276,24 +277,45 @@ func (s *Store) PublishTicket(ctx context.Context, id lobby.TicketID) error {
 }
 
 // SubscribeTickets implements lobby.TicketEvents (SUBSCRIBE). go-redis
-// reconnects and re-subscribes by itself after a connection loss; changes
-// published meanwhile are missed (event streams re-read their ticket
-// periodically).
+// reconnects and re-subscribes after a connection loss; changes published
+// meanwhile are missed, so after every re-subscription fn gets "" (re-read
+// everything). A ping every few quiet seconds finds a dead connection.
 func (s *Store) SubscribeTickets(ctx context.Context, fn func(lobby.TicketID)) error {
 	ps := s.c.Subscribe(ctx, s.keys.ticketEvents())
 	defer ps.Close()
-	ch := ps.Channel(redis.WithChannelHealthCheckInterval(5 * time.Second))
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case m, ok := <-ch:
-			if !ok {
-				return nil
+	stop := context.AfterFunc(ctx, func() { _ = ps.Close() }) // unblocks Receive
+	defer stop()
+	subscribed := false
+	for ctx.Err() == nil {
+		msg, err := ps.ReceiveTimeout(ctx, 5*time.Second)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
 			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				_ = ps.Ping(ctx) // a dead connection fails here, then reconnects
+				continue
+			}
+			select { // Redis is down: the next Receive dials again
+			case <-time.After(200 * time.Millisecond):
+			case <-ctx.Done():
+			}
+			continue
+		}
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind == "subscribe" {
+				if subscribed {
+					fn("") // re-subscribed: changes may have been missed
+				}
+				subscribed = true
+			}
+		case *redis.Message:
 			fn(lobby.TicketID(m.Payload))
 		}
 	}
+	return nil
 }
 
 // UseOnce implements lobby.UsedTokens (SET NX with the token's expiry).

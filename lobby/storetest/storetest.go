@@ -859,6 +859,19 @@ func testUnavailable(t *testing.T, b Backend) {
 	c := ctx(t)
 	must(t, a.Store.Revoke("kept", time.Now().Add(time.Hour)))
 	must(t, a.Tickets.PutTicket(ticket("kept", 1, lobby.StatusQueued)))
+	// A subscription made before the outage works after it.
+	sctx, stop := context.WithCancel(c)
+	defer stop()
+	got := make(chan lobby.TicketID, 64)
+	go func() {
+		_ = open().TicketEvents.SubscribeTickets(sctx, func(id lobby.TicketID) {
+			select {
+			case got <- id:
+			default:
+			}
+		})
+	}()
+	waitEvent(t, a, got, "before")
 	b.Down(t)
 	calls := map[string]func() error{
 		"Revoked":       func() error { _, err := a.Store.Revoked("x"); return err },
@@ -877,16 +890,23 @@ func testUnavailable(t *testing.T, b Backend) {
 		"PutMatch":      func() error { return a.Matches.PutMatch(c, lobby.MatchRecord{ID: "m"}) },
 		"SendPlacement": func() error { return a.Placements.SendPlacement(c, "n", lobby.MatchRecord{ID: "m"}) },
 	}
+	type result struct {
+		name string
+		err  error
+	}
+	res := make(chan result, len(calls))
 	for name, call := range calls {
-		res := make(chan error, 1)
-		go func() { res <- call() }()
+		go func() { res <- result{name, call()} }()
+	}
+	timeout := time.After(30 * time.Second)
+	for range calls {
 		select {
-		case err := <-res:
-			if !errors.Is(err, lobby.ErrStoreUnavailable) {
-				t.Errorf("%s with the backend down: %v, want ErrStoreUnavailable", name, err)
+		case r := <-res:
+			if !errors.Is(r.err, lobby.ErrStoreUnavailable) {
+				t.Errorf("%s with the backend down: %v, want ErrStoreUnavailable", r.name, r.err)
 			}
-		case <-time.After(30 * time.Second):
-			t.Fatalf("%s hangs with the backend down", name)
+		case <-timeout:
+			t.Fatal("a call hangs with the backend down")
 		}
 	}
 	b.Up(t)
@@ -896,5 +916,30 @@ func testUnavailable(t *testing.T, b Backend) {
 	})
 	if _, err := a.Tickets.Ticket("kept"); err != nil {
 		t.Fatalf("ticket written before the outage: %v", err)
+	}
+	waitEvent(t, a, got, "after")
+}
+
+// waitEvent publishes id until the subscription feeding got reports it.
+func waitEvent(t *testing.T, a Client, got <-chan lobby.TicketID, id lobby.TicketID) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_ = a.TicketEvents.PublishTicket(context.Background(), id)
+		timeout := time.After(100 * time.Millisecond)
+	drain:
+		for {
+			select {
+			case g := <-got:
+				if g == id {
+					return
+				}
+			case <-timeout:
+				break drain
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("event %q never seen by the subscriber", id)
+		}
 	}
 }

@@ -183,7 +183,7 @@ const (
 	CodeUnsupportedData  uint16 = 1003 // text frame on a binary protocol
 	CodeTooLarge         uint16 = 1009 // frame over MaxClientFrame (gws)
 	CodeInternal         uint16 = 1011 // server fault; the match may have crashed
-	CodeTryAgain         uint16 = 1013 // server overloaded while seating you; reconnect with backoff
+	CodeTryAgain         uint16 = 1013 // server overloaded (or its shared store down) while seating you; reconnect with backoff
 	CodeAuthFailed       uint16 = 4001 // token missing, malformed, forged, or for another match
 	CodeTokenExpired     uint16 = 4002 // token expired; get a new one from the lobby
 	CodeTokenRevoked     uint16 = 4003 // session logged out
