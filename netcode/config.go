@@ -52,20 +52,26 @@ var (
 )
 
 // Hooks tell the outside world (the lobby) about seats and matches. Each
-// func may be nil. They are called from match goroutines and must not block.
+// func may be nil. They are called from match goroutines and must not
+// block: a hook that waits for a store (a file sync, a network round trip)
+// stretches the tick it runs in. Queue the event and return; internal/app
+// hands its events to the lobby through a bounded queue (internal/hookq)
+// drained by a goroutine of its own.
 type Hooks struct {
 	// MatchStarted is called once a match is running.
 	MatchStarted func(info MatchInfo)
 	// SeatReleased is called when a player's seat ends: the player left,
-	// their grace period ran out, or they never came.
+	// their grace period ran out, or they never came. It runs on the
+	// match goroutine, between the match's ticks.
 	SeatReleased func(match string, p game.PlayerID, reason string)
 	// MatchEnded is called once when a match is over, crashed or stopped,
 	// with its result (Reason "aborted" after a crash, with err the panic;
 	// "shutdown" when the server stopped it; "abandoned" when every human
 	// left), after the clients were sent it and before the match is
 	// forgotten; every seat in it is released. It runs on the match's own
-	// goroutine once its loop has stopped, so it may block briefly (to
-	// store the result) without delaying any tick.
+	// goroutine once its loop has stopped, after every SeatReleased of the
+	// match: blocking there delays no tick, but keeps the match listed and
+	// delays Drain and Shutdown, which wait for every match goroutine.
 	MatchEnded func(info MatchInfo, result game.Result, err error)
 }
 

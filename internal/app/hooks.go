@@ -150,6 +150,9 @@ func (h *hooks) seatReleased(match string, p game.PlayerID, _ string) {
 func (h *hooks) matchEnded(info netcode.MatchInfo, res game.Result, err error) {
 	r := matchResult(info, res, err)
 	r.Ended = time.Now() // not when the store gets to it
+	if !r.Started.IsZero() {
+		r.DurationMS = r.Ended.Sub(r.Started).Milliseconds()
+	}
 	info.State = "over"
 	h.mu.Lock()
 	delete(h.spilled, info.ID) // the match's end releases every seat in it
@@ -180,6 +183,7 @@ func (h *hooks) handle(ctx context.Context, e hookEvent) {
 		h.log.Warn("hook queue overflow over: the seat releases coalesced meanwhile were delivered",
 			zap.Int("seats", n), zap.Int("matches", len(spilled)), zap.Uint64("coalesced_total", h.coalesced.Load()))
 	case matchEnded:
+		defer h.forget(e.match) // even if the lobby panics
 		// The result first, then the seats: a player who can queue again
 		// finds the previous match's result. A failed write (a store that
 		// is down) is tried again until it works or Shutdown gives up.
@@ -199,7 +203,6 @@ func (h *hooks) handle(ctx context.Context, e hookEvent) {
 			}
 		}
 		h.to.MatchEnded(e.match)
-		h.forget(e.match)
 	}
 }
 

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -9,8 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/rallypoint/rallypoint/game"
 	"github.com/rallypoint/rallypoint/internal/app"
 	"github.com/rallypoint/rallypoint/internal/testkit"
 	"github.com/rallypoint/rallypoint/lobby"
@@ -265,5 +266,146 @@ func TestStuckStoreDoesNotStretchTicks(t *testing.T) {
 	}
 }
 
-var _ = http.StatusOK
-var _ game.PlayerID
+// TestHookQueueOverflow: with room for one waiting event and the store
+// stuck, a third seat release finds the queue full. It is coalesced, not
+// dropped: counted, /readyz says the server is not keeping up, the match
+// plays on, and once the store recovers every seat is released.
+func TestHookQueueOverflow(t *testing.T) {
+	e := newSlowEnv(t, 4, app.Config{HookQueue: 1}, nil)
+	ps, cs, match := e.match(t, 4)
+	testkit.WaitFor(t, "the first snapshots", func() bool { return cs[3].Stats().Snapshots > 0 })
+
+	e.g.close()
+	if err := cs[0].Leave(); err != nil {
+		t.Fatal(err)
+	}
+	e.g.waitEntered(t) // the first release holds the queue's goroutine
+	for _, c := range cs[1:3] {
+		if err := c.Leave(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One release waits in the queue, the other overflows.
+	testkit.WaitFor(t, "a coalesced seat release", func() bool { return e.app.HookStats().Coalesced == 1 })
+	if err := e.app.Ready(t.Context()); !errors.Is(err, app.ErrHooksBacklogged) {
+		t.Fatalf("ready while backlogged: %v", err)
+	}
+	resp, err := http.Get(e.hs.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("readyz while backlogged: %d", resp.StatusCode)
+	}
+	snapshotsWhile(t, cs[3], 60)
+
+	e.g.open()
+	testkit.WaitFor(t, "every seat released", func() bool {
+		for _, p := range ps[:3] {
+			if seated(t, e.hs.URL, p, match) {
+				return false
+			}
+		}
+		return true
+	})
+	if !seated(t, e.hs.URL, ps[3], match) {
+		t.Fatal("the player still in the match lost their seat")
+	}
+	testkit.WaitFor(t, "ready again", func() bool { return e.app.Ready(t.Context()) == nil })
+	if st := e.app.HookStats(); st.Coalesced != 1 || st.Lost != 0 || st.Pending != 0 || st.Handled < 3 {
+		t.Fatalf("hook stats %+v", st)
+	}
+}
+
+// TestShutdownStoresResults: Shutdown ends the running match and returns
+// only once its result is in the store, however long the store stalls
+// within Shutdown's deadline.
+func TestShutdownStoresResults(t *testing.T) {
+	e := newSlowEnv(t, 1, app.Config{}, nil)
+	_, cs, match := e.match(t, 1)
+	testkit.WaitFor(t, "the first snapshots", func() bool { return cs[0].Stats().Snapshots > 0 })
+
+	e.g.close()
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		done <- e.app.Shutdown(ctx)
+	}()
+	for e.g.waitEntered(t) != "result "+match {
+	}
+	e.g.open()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	r, ok, err := e.results.Result(match)
+	if err != nil || !ok || r.Reason != "shutdown" || len(r.Players) != 1 {
+		t.Fatalf("result after shutdown: %+v %v %v", r, ok, err)
+	}
+	if st := e.app.HookStats(); st.Lost != 0 || st.Pending != 0 {
+		t.Fatalf("hook stats %+v", st)
+	}
+}
+
+// TestDrainStoresResults: when Drain returns, the results of the matches
+// that ended during it are stored.
+func TestDrainStoresResults(t *testing.T) {
+	e := newSlowEnv(t, 1, app.Config{}, nil)
+	_, cs, match := e.match(t, 1)
+	e.g.close()
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		done <- e.app.Drain(ctx)
+	}()
+	if err := cs[0].Leave(); err != nil { // the match is abandoned and ends
+		t.Fatal(err)
+	}
+	e.g.waitEntered(t)
+	e.g.open()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if r, ok, err := e.results.Result(match); err != nil || !ok || r.Reason != "abandoned" {
+		t.Fatalf("result after drain: %+v %v %v", r, ok, err)
+	}
+}
+
+// TestShutdownDeadlineLogsLostResult: when Shutdown's context ends with
+// the store still stuck, the result that could not be stored is logged in
+// full at error level and counted; Shutdown says so.
+func TestShutdownDeadlineLogsLostResult(t *testing.T) {
+	core, logs := observer.New(zap.ErrorLevel)
+	e := newSlowEnv(t, 2, app.Config{}, zap.New(core))
+	_, cs, match := e.match(t, 2)
+	e.g.close()
+	if err := cs[0].Leave(); err != nil {
+		t.Fatal(err)
+	}
+	e.g.waitEntered(t) // the release holds the queue's goroutine
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.app.Shutdown(ctx) }()
+	// The match ends ("shutdown") and its result waits behind the release.
+	testkit.WaitFor(t, "the result queued", func() bool { return e.app.HookStats().PendingResults == 1 })
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if st := e.app.HookStats(); st.Lost != 1 {
+		t.Fatalf("hook stats %+v", st)
+	}
+	lost := logs.FilterMessageSnippet("match result lost").All()
+	if len(lost) != 1 || lost[0].ContextMap()["match"] != match {
+		t.Fatalf("lost result log: %+v", lost)
+	}
+	if res, ok := lost[0].ContextMap()["result"].(lobby.MatchResult); !ok || res.ID != match || res.Reason != "shutdown" || len(res.Players) != 1 {
+		t.Fatalf("logged result %#v", lost[0].ContextMap()["result"])
+	}
+	if _, ok, _ := e.results.Result(match); ok {
+		t.Fatal("the lost result was stored")
+	}
+}

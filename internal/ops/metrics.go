@@ -91,6 +91,8 @@ type collector struct {
 	queueLength, tickets, tokensIssued, tokensRefused         *prometheus.Desc
 	placementsFailed, sseStreams, streamsRefused              *prometheus.Desc
 	draining                                                  *prometheus.Desc
+	hookPending, hookResults, hookDelivered, hookCoalesced    *prometheus.Desc
+	hookRetries, hookLost                                     *prometheus.Desc
 
 	codeLabels map[uint16]string // close code -> label, built once
 }
@@ -141,6 +143,12 @@ func newCollector(a *app.App) *collector {
 		sseStreams:       d("sse_streams_open", "Lobby ticket event streams (SSE) open now."),
 		streamsRefused:   d("sse_streams_refused_total", "Lobby ticket event streams refused by a cap (HTTP 429/503)."),
 		draining:         d("draining", "1 while the server is draining (not accepting new players)."),
+		hookPending:      d("hook_events_pending", "Seat releases and match results queued for the lobby's store (the hook queue), the one being delivered included."),
+		hookResults:      d("hook_results_pending", "Match results queued for the lobby's store, not stored yet."),
+		hookDelivered:    d("hook_events_delivered_total", "Hook queue events delivered to the lobby."),
+		hookCoalesced:    d("hook_seat_releases_coalesced_total", "Seat releases that found the hook queue full: kept per match and delivered together once it had room (none lost)."),
+		hookRetries:      d("hook_result_retries_total", "Match result writes that failed and were tried again."),
+		hookLost:         d("hook_events_lost_total", "Seat releases and match results that never reached the lobby's store: still queued when shutdown's deadline passed (each is logged, results in full)."),
 		codeLabels:       make(map[uint16]string),
 	}
 	for _, code := range netcode.CloseCodes() {
@@ -158,6 +166,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.closeCodes, c.rateLimited, c.authFailures, c.slowPauses, c.slowResyncs, c.slowKicks, c.idleKicks,
 		c.reconnects, c.malformed, c.writeErrors, c.panics, c.matchCrashes,
 		c.queueLength, c.tickets, c.tokensIssued, c.tokensRefused, c.placementsFailed, c.sseStreams, c.streamsRefused, c.draining,
+		c.hookPending, c.hookResults, c.hookDelivered, c.hookCoalesced, c.hookRetries, c.hookLost,
 	} {
 		ch <- d
 	}
@@ -263,4 +272,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		draining = 1
 	}
 	gauge(c.draining, draining)
+
+	hooks := c.app.HookStats()
+	gauge(c.hookPending, float64(hooks.Pending))
+	gauge(c.hookResults, float64(hooks.PendingResults))
+	counter(c.hookDelivered, hooks.Handled)
+	counter(c.hookCoalesced, hooks.Coalesced)
+	counter(c.hookRetries, hooks.ResultRetries)
+	counter(c.hookLost, hooks.Lost)
 }

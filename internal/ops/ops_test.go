@@ -134,6 +134,8 @@ var families = []string{
 	"rallypoint_queue_length", "rallypoint_time_to_match_seconds", "rallypoint_tickets_total",
 	"rallypoint_tokens_issued_total", "rallypoint_tokens_refused_total", "rallypoint_placements_failed_total",
 	"rallypoint_sse_streams_open", "rallypoint_sse_streams_refused_total", "rallypoint_draining", "rallypoint_http_requests_total",
+	"rallypoint_hook_events_pending", "rallypoint_hook_results_pending", "rallypoint_hook_events_delivered_total",
+	"rallypoint_hook_seat_releases_coalesced_total", "rallypoint_hook_result_retries_total", "rallypoint_hook_events_lost_total",
 }
 
 // TestMetricsAfterTraffic: a player signs in, queues, is matched, plays
