@@ -35,6 +35,11 @@ func TestFailover(t *testing.T) {
 	lobbyArgs := append(serverArgs(lobbyAddr), "-role", "lobby", "-redis", rds.URL, "-bot-fill", "-1s",
 		"-heartbeat", "1s", "-heartbeat-ttl", "3s")
 	lob := startProc(t, "lobby", lobbyArgs...)
+	// A second lobby process on the same Redis: it serves the same queue
+	// and takes over while the first is down.
+	lobby2 := startProc(t, "lobby2", append(serverArgs("127.0.0.1:0"), "-role", "lobby", "-redis", rds.URL, "-bot-fill", "-1s",
+		"-heartbeat", "1s", "-heartbeat-ttl", "3s")...)
+	lobby2URL := "http://" + lobby2.addr
 	nodeArgs := func(id string) []string {
 		return append(serverArgs("127.0.0.1:0"), "-role", "node", "-redis", rds.URL, "-node-id", id,
 			"-node-capacity", "600", "-heartbeat", "1s", "-heartbeat-ttl", "3s")
@@ -236,12 +241,28 @@ func TestFailover(t *testing.T) {
 	playing := keptProbes[0]
 	lob.kill()
 	lobbyDown := time.Now()
+	// The other lobby serves everything meanwhile: the same sessions and
+	// tickets, and it takes the matchmaker over (the lease lapses in 3 s).
+	for _, p := range probes {
+		var v ticketView
+		if _, err := api(ctx, "GET", lobby2URL+"/v1/tickets/"+p.ticket, p.sess.SessionToken, nil, &v); err != nil {
+			t.Fatalf("the second lobby, probe %s's ticket: %v", p.name, err)
+		}
+	}
+	other := newProbe(t, lobby2URL, "other")
+	jctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	if err := other.join(jctx, "bench"); err != nil {
+		t.Fatalf("a new player on the second lobby while the first is down: %v", err)
+	}
+	cancel()
+	report(t, "lobby killed -> a new player placed through the other lobby and playing: %v", time.Since(lobbyDown).Round(time.Millisecond))
+	restartAt := time.Now()
 	lob = startProc(t, "lobby", lobbyArgs...)
 	waitFor(t, 30*time.Second, "the restarted lobby to be ready", func() bool {
 		_, err := api(ctx, "GET", lobbyURL+"/readyz", "", nil, nil)
 		return err == nil
 	})
-	report(t, "lobby killed -> restarted and ready: %v", time.Since(lobbyDown).Round(time.Millisecond))
+	report(t, "lobby restarted -> ready: %v", time.Since(restartAt).Round(time.Millisecond))
 	for _, p := range probes { // every session is still valid, every ticket readable
 		if _, err := p.getTicket(ctx, p.ticket); err != nil {
 			t.Fatalf("after the lobby restart, probe %s: %v", p.name, err)
@@ -276,7 +297,7 @@ func TestFailover(t *testing.T) {
 		t.Fatalf("probe %s lost its game socket while the lobby restarted", playing.name)
 	}
 	fresh := newProbe(t, lobbyURL, "fresh1")
-	jctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	jctx, cancel = context.WithTimeout(ctx, 60*time.Second)
 	if err := fresh.join(jctx, "bench"); err != nil {
 		t.Fatalf("a new player after the lobby restart: %v", err)
 	}
@@ -321,7 +342,7 @@ func TestFailover(t *testing.T) {
 			t.Errorf("probe %s on the surviving node lost its socket (Redis restart?)", p.name)
 		}
 	}
-	if !survivor.alive() || !lob.alive() {
+	if !survivor.alive() || !lob.alive() || !lobby2.alive() {
 		t.Fatal("a process died")
 	}
 	if n := lob.logCount(`"game node dead`); n != 0 {
