@@ -28,8 +28,9 @@ func TestPlacementChurn(t *testing.T) {
 	startProc(t, "lobby", append(serverArgs(lobbyAddr), "-role", "lobby", "-redis", rds.URL, "-bot-fill", "500ms",
 		"-heartbeat", "500ms", "-heartbeat-ttl", "1500ms")...)
 	type node struct {
-		p    *proc
-		gone time.Time // SIGTERM or SIGKILL sent
+		p       *proc
+		killed  time.Time // SIGKILL sent
+		drained bool      // SIGTERM sent: gone once it exited
 	}
 	nodes := map[string]*node{}
 	startNode := func(id string) {
@@ -45,12 +46,12 @@ func TestPlacementChurn(t *testing.T) {
 	at := func(d time.Duration) { time.Sleep(time.Until(start.Add(d))) } // the schedule, not synchronisation
 	drain := func(id string) {
 		n := nodes[id]
-		n.gone = time.Now()
+		n.drained = true
 		go n.p.term(t, 30*time.Second)
 	}
 	kill := func(id string) {
 		n := nodes[id]
-		n.gone = time.Now()
+		n.killed = time.Now()
 		n.p.kill()
 	}
 	at(3 * time.Second)
@@ -89,11 +90,19 @@ func TestPlacementChurn(t *testing.T) {
 			t.Errorf("match %s on unknown node %q", r.ID, r.Node)
 			continue
 		}
-		// Clock slack: the record's Created is the lobby's clock, gone the
-		// test's; one machine, so a few ms.
-		if !n.gone.IsZero() && r.Created.After(n.gone.Add(50*time.Millisecond)) {
+		// Gone: killed, or exited after its drain (a draining node refuses
+		// placements itself; one sent before it knew it drains is fine).
+		// Clock slack: Created is the lobby's clock, gone the test's; one
+		// machine, so a few ms.
+		gone := n.killed
+		if n.drained {
+			n.p.mu.Lock()
+			gone = n.p.exitedAt
+			n.p.mu.Unlock()
+		}
+		if !gone.IsZero() && r.Created.After(gone.Add(50*time.Millisecond)) {
 			late++
-			t.Errorf("match %s (%s) placed on %s %v after it was gone", r.ID, r.State, r.Node, r.Created.Sub(n.gone))
+			t.Errorf("match %s (%s) placed on %s %v after it was gone", r.ID, r.State, r.Node, r.Created.Sub(gone))
 		}
 	}
 	ids := keys(placed)

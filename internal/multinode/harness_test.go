@@ -58,10 +58,11 @@ type proc struct {
 	cmd  *exec.Cmd
 	addr string // host:port of the public listener
 
-	mu     sync.Mutex
-	log    bytes.Buffer // capped
-	exited chan struct{}
-	err    error
+	mu       sync.Mutex
+	log      bytes.Buffer // capped
+	exited   chan struct{}
+	err      error
+	exitedAt time.Time // set before exited is closed
 }
 
 var listenRe = regexp.MustCompile(`"msg":"rallypoint listening".*?"addr":"([^"]+)"`)
@@ -107,7 +108,7 @@ func startProc(t *testing.T, name string, args ...string) *proc {
 		}
 		err := p.cmd.Wait()
 		p.mu.Lock()
-		p.err = err
+		p.err, p.exitedAt = err, time.Now()
 		p.mu.Unlock()
 		close(p.exited)
 	}()
