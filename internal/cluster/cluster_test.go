@@ -74,7 +74,7 @@ func startNode(t *testing.T, s *shared, id string) (*cluster.Node, *httptest.Ser
 	t.Helper()
 	a, hs := testkit.Serve(t, app.Config{Role: app.RoleNode, Lobby: s.lobbyConfig()})
 	n, err := cluster.NewNode(cluster.NodeConfig{ID: id, WSURL: "ws" + strings.TrimPrefix(hs.URL, "http") + "/v1/ws", Capacity: 100,
-		Heartbeat: 50 * time.Millisecond, TTL: 200 * time.Millisecond,
+		Heartbeat: 100 * time.Millisecond, TTL: time.Second,
 		Registry: s.nodes, Matches: s.matches, Placements: s.orders}, a.Game(), nil)
 	if err != nil {
 		t.Fatal(err)
