@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -308,5 +309,90 @@ func TestNodeIDInUse(t *testing.T) {
 	}
 	if err := n.Shutdown(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDrainingNodeRefuses: a draining node answers placements with failed
+// and reports itself draining (no spare seats) in its heartbeat.
+func TestDrainingNodeRefuses(t *testing.T) {
+	s := newShared()
+	ctx := context.Background()
+	a, _ := testkit.Serve(t, app.Config{Role: app.RoleNode, Lobby: s.lobbyConfig()})
+	n, err := cluster.NewNode(cluster.NodeConfig{ID: "d", WSURL: "ws://127.0.0.1:1/v1/ws", Heartbeat: 20 * time.Millisecond, TTL: time.Second,
+		Registry: s.nodes, Matches: s.matches, Placements: s.orders, Draining: func() bool { return true }}, a.Game(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Shutdown(ctx) })
+	nodes, _ := s.nodes.Nodes(ctx)
+	if len(nodes) != 1 || !nodes[0].Draining || nodes[0].Spare() != 0 {
+		t.Fatalf("heartbeat %+v: want draining, no spare seats", nodes)
+	}
+	rec := lobby.MatchRecord{ID: "m1", Mode: "bench", Node: "d", Players: []lobby.PlayerID{1}, State: lobby.MatchPlacing}
+	if err := s.matches.PutMatch(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.orders.SendPlacement(ctx, "d", rec); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, "the placement refused", func() bool {
+		m, _, _ := s.matches.MatchRecord(ctx, "m1")
+		return m.State == lobby.MatchFailed
+	})
+	if len(a.Game().Matches()) != 0 {
+		t.Fatal("a draining node created a match")
+	}
+}
+
+// flakyRegistry fails DeadNodes while down is set.
+type flakyRegistry struct {
+	lobby.NodeRegistry
+	down atomic.Bool
+}
+
+func (f *flakyRegistry) DeadNodes(ctx context.Context) ([]string, error) {
+	if f.down.Load() {
+		return nil, lobby.ErrStoreUnavailable
+	}
+	return f.NodeRegistry.DeadNodes(ctx)
+}
+
+// TestMonitorGraceAfterOutage: after the store failed, the monitor waits
+// Grace before it reaps, so nodes whose heartbeats lapsed during the
+// outage can heartbeat again.
+func TestMonitorGraceAfterOutage(t *testing.T) {
+	s := newShared()
+	ctx := context.Background()
+	reg := &flakyRegistry{NodeRegistry: s.nodes}
+	_ = reg.Heartbeat(ctx, lobby.NodeInfo{ID: "x", WSURL: "ws://x/v1/ws", Capacity: 10}, time.Millisecond)
+	testkit.WaitFor(t, "x's heartbeat to lapse", func() bool {
+		dead, _ := reg.DeadNodes(ctx)
+		return len(dead) == 1
+	})
+	a, _ := testkit.Serve(t, app.Config{Role: app.RoleLobby, Lobby: s.lobbyConfig()})
+	m, err := cluster.NewMonitor(cluster.MonitorConfig{Registry: reg, Matches: s.matches, Lobby: a.Lobby(), Grace: time.Hour}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.down.Store(true)
+	if got := m.Round(); len(got) != 0 {
+		t.Fatalf("reaped %v while the store is down", got)
+	}
+	reg.down.Store(false)
+	if got := m.Round(); len(got) != 0 {
+		t.Fatalf("reaped %v within the grace after an outage", got)
+	}
+	m2, err := cluster.NewMonitor(cluster.MonitorConfig{Registry: reg, Matches: s.matches, Lobby: a.Lobby()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m2.Round(); len(got) != 1 || got[0] != "x" {
+		t.Fatalf("a monitor that saw no outage reaped %v, want [x]", got)
+	}
+	if got := m.Round(); len(got) != 0 {
+		t.Fatalf("a node was reaped twice: %v", got)
 	}
 }
