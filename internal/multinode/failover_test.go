@@ -70,6 +70,7 @@ func TestFailover(t *testing.T) {
 		m, c, _ := healthz(addr)
 		report(t, "before the kill: %s runs %d matches, %d sockets", p.name, m, c)
 	}
+	socketsBefore := 0 // every socket of both nodes, probes included (set below)
 
 	// Probe players, in full groups of 8, until both nodes hold some.
 	var probes []*probe
@@ -111,6 +112,13 @@ func TestFailover(t *testing.T) {
 		report(t, "probes on %s (%s): %d", p.name, addr, len(byNode[addr]))
 	}
 	lostProbes, keptProbes := byNode[victim.addr], byNode[survivor.addr]
+	for addr := range nodes {
+		_, c, err := healthz(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		socketsBefore += c
+	}
 	keptStats := map[*probe][2]uint64{} // reconnects, keyframes before the kill
 	for _, p := range keptProbes {
 		st := p.c.Stats()
@@ -194,6 +202,18 @@ func TestFailover(t *testing.T) {
 			t.Fatalf("probe %s was placed on %s after node A died; only %s is alive", p.name, p.wsURL, survivor.addr)
 		}
 	}
+	// The bots of node A: cmd/bots retries its socket (8 attempts, backoff
+	// up to 2 s), then asks for a token (not_seated) and queues again.
+	// All sockets are back, on node B, when it holds what both held.
+	botsBack := time.Duration(0)
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, c, err := healthz(survivor.addr); err == nil && c >= socketsBefore {
+			botsBack = time.Since(killAt)
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval
+	}
 	time.Sleep(3 * time.Second) // the survivor's after-window, again a measurement
 	windowEnd := time.Now()
 
@@ -232,6 +252,11 @@ func TestFailover(t *testing.T) {
 	reaped := max(lob.logInt(deadMsg, "matches"), lobby2.logInt(deadMsg, "matches"))
 	if reaped < len(lostMatches) {
 		t.Errorf("the lobby reports %d lost matches; the probes alone were in %d", reaped, len(lostMatches))
+	}
+	if botsBack == 0 {
+		t.Errorf("node B holds fewer sockets than both nodes held before the kill (%d), 90 s on", socketsBefore)
+	} else {
+		report(t, "node killed -> every socket back (%d, bots and probes), on the survivor: %v", socketsBefore, botsBack.Round(100*time.Millisecond))
 	}
 	report(t, "lost: the %d matches of node A (%d with probes) and their in-flight ticks; each has a node_lost result, its seats released", reaped, len(lostMatches))
 
