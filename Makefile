@@ -90,7 +90,14 @@ lint:
 bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem ./netcode/ ./netcode/wire/ ./game/
 
-## bench: encoder micro table, then the arena-8x32 scenario (../shared/bench/arena-8x32.md) with server and bots as separate processes
+## bench: encoder micro table, then the arena-8x32 scenario (../shared/bench/arena-8x32.md)
+## over base (main at BENCH_BASE, built in the run), loop, tick, null-loop,
+## null-tick and the raw TCP floor at 400 and 800 clients, each server and its
+## load as separate processes; prints its expected duration first (~14 min)
+## and a table with ratios. Knobs (README "Measured"): BENCH_CLIENTS,
+## BENCH_CONFIGS, BENCH_INTEREST, BENCH_WINDOW, BENCH_WARMUP, BENCH_BASE,
+## BENCH_MICRO, BENCH_PLAN=1 (print the plan only), e.g.
+##   make bench BENCH_CLIENTS=100 BENCH_CONFIGS=base,floor BENCH_WINDOW=5s
 bench:
 	$(GO) run ./cmd/bench
 

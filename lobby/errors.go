@@ -67,6 +67,10 @@ var (
 	ErrStoreUnavailable = errors.New("lobby: store unavailable")
 	// ErrClosed means the lobby or its store was shut down.
 	ErrClosed = errors.New("lobby: closed")
+	// ErrFenced means a matchmaker write was refused because the lease it
+	// was made under changed hands (another lobby took over): the writer
+	// must drop its work, which the new lease holder resolves.
+	ErrFenced = errors.New("lobby: matchmaker lease lost (write fenced)")
 	// ErrInvalidConfig wraps every error New reports about its Config.
 	ErrInvalidConfig = errors.New("lobby: invalid config")
 )

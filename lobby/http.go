@@ -455,9 +455,11 @@ func (l *Lobby) handleCreateTicket(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, v)
 }
 
-// createTicket queues a ticket for the session's player. The ticket is
-// stored first, then queued: the queue refuses a player's second entry
-// atomically, across lobby processes.
+// createTicket queues a ticket for the session's player. With a
+// MatchmakerStore, storing, indexing and queueing it is one atomic write
+// that refuses a player's second live ticket across lobby processes;
+// otherwise the ticket is stored first, then queued (the queue refuses a
+// player's second entry).
 func (l *Lobby) createTicket(s session, mode string, rating int) (Ticket, error) {
 	l.mu.Lock()
 	draining, closed := l.draining, l.closed
@@ -511,11 +513,28 @@ func (l *Lobby) createTicket(s session, mode string, rating int) (Ticket, error)
 		Created: now,
 		Expires: now.Add(l.cfg.TicketTTL),
 	}
+	entry := mmEntry{ID: t.ID, Player: t.Player, Mode: mode, Rating: rating, Enqueued: now, Expires: t.Expires, Seq: seqFor(prio)}
+	if l.mms != nil && !prio {
+		// One atomic write: of two lobbies creating a ticket for the same
+		// player at once, exactly one succeeds. (A requeue with priority
+		// takes the path below: CreateTicket assigns the arrival number
+		// itself; Enqueue keeps the priority's Seq and still refuses a
+		// player who is queued already.)
+		qctx, cancel := l.storeCtx(context.Background())
+		e, err := l.mms.CreateTicket(qctx, t, entry)
+		cancel()
+		if err != nil {
+			return Ticket{}, err
+		}
+		t.Sequence = e.Seq
+		l.stats.ticketsQueued.Add(1)
+		return t, nil
+	}
 	if err := l.tickets.PutTicket(t); err != nil {
 		return Ticket{}, err
 	}
 	qctx, cancel := l.storeCtx(context.Background())
-	e, err := l.queue.Enqueue(qctx, mmEntry{ID: t.ID, Player: t.Player, Mode: mode, Rating: rating, Enqueued: now, Expires: t.Expires, Seq: seqFor(prio)})
+	e, err := l.queue.Enqueue(qctx, entry)
 	cancel()
 	if err != nil {
 		// Another lobby queued this player meanwhile, or the queue is

@@ -27,6 +27,9 @@ type PlaceRequest struct {
 	Players []PlayerID // the humans, in queue order
 	Tickets []TicketID // their tickets, in the same order
 	Bots    int        // server-side bots to add (bot fill)
+	// Key identifies this placement: the same key is never used for two
+	// groups. A Placer that implements PlacementFinder answers for it.
+	Key string
 }
 
 // Placement is a created match.
@@ -112,10 +115,12 @@ type Lobby struct {
 	ownRes       bool
 	tickets      TicketStore
 	seats        AssignmentStore
-	recovery     RecoveryStore
-	queue        Queue        // the matchmaking queue (shared or in memory)
-	leases       Leases       // nil: this process always runs the matchmaker
-	events       TicketEvents // nil: ticket changes reach this process's streams only
+	recovery     RecoveryStore   // match tickets and requeue priority (MatchLost)
+	queue        Queue           // the matchmaking queue (shared or in memory)
+	leases       Leases          // nil: this process always runs the matchmaker
+	events       TicketEvents    // nil: ticket changes reach this process's streams only
+	mms          MatchmakerStore // nil: the matchmaker writes through queue and tickets
+	fleases      FencedLeases    // nil: the matchmaker's writes are not fenced
 	used         UsedTokens
 	holder       string // this process's lease holder id
 	leaseTTL     time.Duration
@@ -137,8 +142,14 @@ type Lobby struct {
 	wg        sync.WaitGroup
 
 	// Owned by the run goroutine.
-	mm      *matchmaker // the matching algorithm over a queue snapshot
-	leading bool        // this process held the matchmaker lease at the last step
+	mm        *matchmaker  // the matching algorithm over a queue snapshot
+	leading   bool         // this process held the matchmaker lease at the last step
+	fence     Fence        // the lease epoch of this step (0: unfenced)
+	queueDown bool         // the last queue read failed (logged once per outage)
+	snap      []QueueEntry // the last queue snapshot (QueueSnapshotter)
+	snapVer   uint64       // its version
+	snapAt    time.Time    // when it was read in full
+	snapOK    bool         // snap is usable
 
 	creating [64]sync.Mutex // by player: one ticket creation at a time
 
@@ -193,6 +204,9 @@ func New(cfg Config, placer Placer, dir MatchDirectory, log *zap.Logger) (*Lobby
 	if l.queue == nil {
 		l.queue = NewMemoryQueue()
 	}
+	l.mms, _ = l.queue.(MatchmakerStore)
+	l.fleases, _ = l.leases.(FencedLeases)
+	l.fence.Lease = matchmakerLease
 	if l.used == nil {
 		l.used = NewMemoryUsedTokens()
 	}
@@ -492,7 +506,19 @@ func (l *Lobby) lead(ctx context.Context) bool {
 		return true
 	}
 	lctx, cancel := context.WithTimeout(ctx, l.storeTimeout)
-	held, err := l.leases.TryLock(lctx, matchmakerLease, l.holder, l.leaseTTL)
+	var held bool
+	var err error
+	if l.fleases != nil {
+		var epoch uint64
+		epoch, err = l.fleases.AcquireLease(lctx, matchmakerLease, l.holder, l.leaseTTL)
+		held = epoch > 0
+		if held && epoch != l.fence.Epoch {
+			l.log.Info("matchmaker lease epoch", zap.Uint64("epoch", epoch))
+		}
+		l.fence.Epoch = epoch
+	} else {
+		held, err = l.leases.TryLock(lctx, matchmakerLease, l.holder, l.leaseTTL)
+	}
 	cancel()
 	if err != nil {
 		held = false
@@ -562,13 +588,15 @@ func (l *Lobby) step(ctx context.Context) {
 		}
 		return
 	}
-	qctx, cancel := l.storeCtx(ctx)
-	entries, err := l.queue.QueueEntries(qctx)
-	cancel()
-	if err != nil {
-		if ctx.Err() == nil {
-			l.log.Warn("matchmaker: read queue", zap.Error(err))
+	if l.mms != nil {
+		l.stepShared(ctx, now)
+		if prune {
+			l.prune(now)
 		}
+		return
+	}
+	entries, err := l.snapshot(ctx, now)
+	if !l.queueRead(ctx, err) {
 		return
 	}
 	l.mm.load(entries)
@@ -723,8 +751,8 @@ func (l *Lobby) wake(id TicketID) {
 // queue again.
 func (l *Lobby) ticket(id TicketID) (Ticket, error) {
 	t, err := l.tickets.Ticket(id)
-	if err != nil || t.Status != StatusQueued || !t.Placing {
-		return t, err
+	if err != nil || t.Status != StatusQueued || !t.Placing || l.mms != nil {
+		return t, err // with a MatchmakerStore, the leader resolves placings
 	}
 	now := l.cfg.Now()
 	if now.Before(t.Expires.Add(l.cfg.PlaceTimeout + 4*l.storeTimeout + l.leaseTTL)) {

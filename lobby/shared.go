@@ -622,3 +622,91 @@ func (p *memPlacements) NextPlacements(ctx context.Context, node string, wait ti
 		}
 	}
 }
+
+// --- fenced matchmaking (shared stores) ---
+
+// Fence names the matchmaker lease epoch a write is made under. A shared
+// store refuses the write (with an error wrapping ErrFenced) once the lease
+// has been acquired again since (by another lobby, or anew after it
+// lapsed), so a leader that froze past its lease and woke up cannot finish
+// work the new leader already took over.
+type Fence struct {
+	Lease string // the lease name ("matchmaker")
+	Epoch uint64 // the epoch MatchmakerStore.AcquireLease returned
+}
+
+// PlacingGroup is a group of tickets the matchmaker took out of the queue
+// to place, recorded until its placement is resolved, so that a new
+// leader can resolve the groups a dead (or frozen) one left behind.
+type PlacingGroup struct {
+	Key     string       `json:"key"`   // unique; also PlaceRequest.Key
+	Epoch   uint64       `json:"epoch"` // lease epoch of the lobby that claimed it
+	Mode    string       `json:"mode"`
+	Bots    int          `json:"bots"`
+	Entries []QueueEntry `json:"entries"` // with their Seq: their places in line
+	Claimed time.Time    `json:"claimed"`
+}
+
+// FencedLeases are Leases with a fencing token. When Config.Leases
+// implements it (package lobby/redisstore does), the matchmaker's writes
+// through a MatchmakerStore carry the epoch as their Fence.
+type FencedLeases interface {
+	Leases
+	// AcquireLease takes the lease name for holder for ttl if it is free
+	// (or lapsed), or extends it if holder has it, and returns its epoch:
+	// a number that grows every time the lease is taken (not when it is
+	// extended). It returns 0 when another holder has the lease.
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (epoch uint64, err error)
+}
+
+// MatchmakerStore is what a shared store implements so that several lobby
+// processes run one matchmaker safely (package lobby/redisstore does). When
+// Config.Queue implements it, the lobby uses it instead of Queue.Dequeue,
+// Queue.Enqueue and the TicketStore for the matchmaker's writes and for
+// ticket creation. Each fenced write checks the fence inside the store,
+// atomically with the write, and fails with an error wrapping ErrFenced
+// when the fence is stale; a zero Fence.Epoch writes unfenced (Leases that
+// are not FencedLeases, or none).
+type MatchmakerStore interface {
+	// ClaimGroup takes every entry of g out of the queue and records g as
+	// placing, and stores tickets (the group's tickets, marked Placing),
+	// all or nothing; claimed is false if any entry is no longer queued.
+	ClaimGroup(ctx context.Context, f Fence, g PlacingGroup, tickets []Ticket) (claimed bool, err error)
+	// CompleteGroup seats players in matchID (failing with an error
+	// wrapping ErrAlreadyInMatch, and changing nothing, if one holds a
+	// seat), stores tickets (matched) and forgets group key, all or
+	// nothing.
+	CompleteGroup(ctx context.Context, f Fence, key, matchID string, players []PlayerID, tickets []Ticket) error
+	// RequeueGroup puts g's entries back in the queue with their Seq (their
+	// places in line), stores tickets and forgets g, all or nothing. An
+	// entry whose ticket is in tickets with a terminal status is not
+	// requeued.
+	RequeueGroup(ctx context.Context, f Fence, g PlacingGroup, tickets []Ticket) error
+	// ExpireQueued takes t out of the queue and stores t (expired), and
+	// reports false (storing nothing) if t was not queued.
+	ExpireQueued(ctx context.Context, f Fence, t Ticket) (bool, error)
+	// PlacingGroups returns every recorded placing group, oldest first.
+	PlacingGroups(ctx context.Context) ([]PlacingGroup, error)
+	// CreateTicket stores t (queued), makes it its player's live ticket and
+	// queues e, atomically: it fails with an error wrapping
+	// ErrAlreadyQueued, storing nothing, if the player has a live ticket
+	// or a queued entry. It returns e with its Seq.
+	CreateTicket(ctx context.Context, t Ticket, e QueueEntry) (QueueEntry, error)
+}
+
+// QueueSnapshotter is what a Queue may implement so the matchmaker reads
+// the queue only when it changed.
+type QueueSnapshotter interface {
+	// QueueSnapshot returns the queue's version, a number that changes with
+	// every Enqueue and Dequeue, and, if it differs from since, every
+	// queued entry in Seq order (changed true); otherwise no entries.
+	QueueSnapshot(ctx context.Context, since uint64) (entries []QueueEntry, version uint64, changed bool, err error)
+}
+
+// PlacementFinder is what a Placer may implement so a new matchmaker
+// leader can learn whether a placement its dead predecessor started
+// created a match (PlaceRequest.Key identifies the placement).
+type PlacementFinder interface {
+	// FindPlacement returns the match created for key, if any.
+	FindPlacement(ctx context.Context, key string) (Placement, bool, error)
+}

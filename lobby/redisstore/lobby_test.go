@@ -77,7 +77,7 @@ func quickConfig() lobby.Config {
 		FillWait:          time.Nanosecond,
 		BotFillAfter:      -1,
 		LeaseTTL:          time.Second,
-		StoreTimeout:      time.Second,
+		StoreTimeout:      2 * time.Second,
 		SSEUpdateInterval: time.Minute, // changes must arrive through TicketEvents
 		RateLimit:         rate.Inf,
 		RateBurst:         1 << 20,
@@ -90,7 +90,7 @@ func quickConfig() lobby.Config {
 func (c *cluster) start(edit func(*lobby.Config, *redisstore.Store)) *node {
 	t := c.t
 	t.Helper()
-	s, err := redisstore.Open(context.Background(), c.redis.URL, redisstore.Options{Prefix: c.prefix, Timeout: time.Second})
+	s, err := redisstore.Open(context.Background(), c.redis.URL, redisstore.Options{Prefix: c.prefix, Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,6 +353,10 @@ func (neverLead) TryLock(context.Context, string, string, time.Duration) (bool, 
 	return false, nil
 }
 
+func (neverLead) AcquireLease(context.Context, string, string, time.Duration) (uint64, error) {
+	return 0, nil
+}
+
 // TestLeaseTakeover: the lobby holding the matchmaker lease goes away
 // (without giving it back, as in a kill -9) and the other lobby takes over
 // once it expires; queued tickets are matched and nothing is lost.
@@ -539,10 +543,10 @@ func TestLeaderDiesWhilePlacing(t *testing.T) {
 	short := func(cfg *lobby.Config) {
 		cfg.TicketTTL = 300 * time.Millisecond
 		cfg.PlaceTimeout = 100 * time.Millisecond
-		cfg.StoreTimeout = 200 * time.Millisecond
+		cfg.StoreTimeout = time.Second
 		cfg.LeaseTTL = 500 * time.Millisecond
 	}
-	s, err := redisstore.Open(context.Background(), c.redis.URL, redisstore.Options{Prefix: c.prefix, Timeout: time.Second})
+	s, err := redisstore.Open(context.Background(), c.redis.URL, redisstore.Options{Prefix: c.prefix, Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -586,4 +590,92 @@ func TestLeaderDiesWhilePlacing(t *testing.T) {
 	b.waitStatus(p.SessionToken, tk.TicketID, "expired")
 	again := b.ticket(p.SessionToken, "solo")
 	b.waitStatus(p.SessionToken, again.TicketID, "matched")
+}
+
+// TestTwoLobbiesUnderLoad: players queue on either lobby and some cancel
+// through the other one at once, while both lobbies' matchmakers compete
+// for the lease. Every ticket ends once (matched or cancelled), no player
+// is placed twice, every match has exactly its two players, and matched
+// tickets agree with the placements.
+func TestTwoLobbiesUnderLoad(t *testing.T) {
+	c := newCluster(t)
+	lobbies := []*node{c.start(nil), c.start(nil)}
+	const players = 60
+	type entry struct {
+		a      auth
+		ticket string
+		home   *node
+	}
+	entries := make([]entry, players)
+	var wg sync.WaitGroup
+	for i := range players {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			home, other := lobbies[i%2], lobbies[(i+1)%2]
+			a := home.guest(fmt.Sprint("p", i))
+			var v ticketView
+			if code, body := home.do("POST", "/v1/tickets", a.SessionToken, map[string]any{"mode": "duel"}, &v); code != 201 {
+				t.Errorf("ticket: %d %s", code, body)
+				return
+			}
+			entries[i] = entry{a: a, ticket: v.TicketID, home: home}
+			if i%5 == 0 { // cancel through the other lobby, racing the matchmaker
+				code, body := other.do("DELETE", "/v1/tickets/"+v.TicketID, a.SessionToken, nil, nil)
+				if code != 200 && code != http.StatusConflict {
+					t.Errorf("cancel: %d %s", code, body)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	final := make([]ticketView, players)
+	testkit.WaitFor(t, "every ticket but at most one to end", func() bool {
+		queued := 0
+		for i, e := range entries {
+			final[i] = e.home.get(e.a.SessionToken, e.ticket)
+			if final[i].Status == "queued" {
+				queued++
+			}
+		}
+		return queued <= 1
+	})
+	c.game.mu.Lock()
+	defer c.game.mu.Unlock()
+	placedIn := map[lobby.PlayerID]string{}
+	for id, ps := range c.game.placed {
+		if len(ps) != 2 || ps[0] == ps[1] {
+			t.Errorf("match %s placed with %v", id, ps)
+		}
+		for _, p := range ps {
+			if m, dup := placedIn[p]; dup {
+				t.Errorf("player %d placed in %s and %s", p, m, id)
+			}
+			placedIn[p] = id
+		}
+	}
+	matched := 0
+	for i, v := range final {
+		p := entries[i].a.PlayerID
+		switch v.Status {
+		case "matched":
+			matched++
+			if v.Assignment == nil || placedIn[p] != v.Assignment.MatchID {
+				t.Errorf("player %d: ticket matched to %+v, placed in %q", p, v.Assignment, placedIn[p])
+			}
+		case "cancelled", "queued":
+			if m, ok := placedIn[p]; ok {
+				t.Errorf("player %d: ticket %s but placed in %s", p, v.Status, m)
+			}
+		default:
+			t.Errorf("player %d: ticket %s", p, v.Status)
+		}
+	}
+	if matched != 2*len(c.game.placed) {
+		t.Errorf("%d matched tickets for %d matches", matched, len(c.game.placed))
+	}
+	t.Logf("%d players: %d matches, %d tickets matched, %d cancelled or left", players, len(c.game.placed), matched, players-matched)
 }

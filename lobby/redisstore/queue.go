@@ -98,6 +98,7 @@ if seq == 0 then seq = redis.call('INCR', KEYS[3]) end
 redis.call('HSET', KEYS[1], ARGV[1], string.format('%d', seq) .. ' ' .. ARGV[4])
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
 redis.call('ZADD', KEYS[4], seq, ARGV[1])
+redis.call('INCR', KEYS[5])
 return {seq, ''}`)
 
 // Enqueue implements lobby.Queue.
@@ -109,7 +110,7 @@ func (s *Store) Enqueue(ctx context.Context, e lobby.QueueEntry) (lobby.QueueEnt
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	res, err := enqueue.Run(ctx, s.c,
-		[]string{s.keys.queueEntries(), s.keys.queuePlayers(), s.keys.queueSeq(), s.keys.queueMode(e.Mode)},
+		[]string{s.keys.queueEntries(), s.keys.queuePlayers(), s.keys.queueSeq(), s.keys.queueMode(e.Mode), s.keys.queueVersion()},
 		string(e.ID), playerField(e.Player), e.Seq, b).Slice()
 	if err != nil {
 		return e, s.wrap("enqueue", err)
@@ -159,8 +160,9 @@ for i = 1, n do
   local id = ARGV[1+i]
   redis.call('HDEL', KEYS[1], id)
   if redis.call('HGET', KEYS[2], ARGV[1+n+i]) == id then redis.call('HDEL', KEYS[2], ARGV[1+n+i]) end
-  redis.call('ZREM', KEYS[2+i], id)
+  redis.call('ZREM', KEYS[3+i], id)
 end
+redis.call('INCR', KEYS[3])
 return 1`)
 
 // Dequeue implements lobby.Queue: it reads the entries, then a script
@@ -184,7 +186,7 @@ func (s *Store) Dequeue(ctx context.Context, ids ...lobby.TicketID) (bool, error
 	if err != nil {
 		return false, s.wrap("dequeue", err)
 	}
-	keys := []string{s.keys.queueEntries(), s.keys.queuePlayers()}
+	keys := []string{s.keys.queueEntries(), s.keys.queuePlayers(), s.keys.queueVersion()}
 	args := make([]any, 1, 1+3*len(ids))
 	args[0] = len(ids)
 	players := make([]any, len(ids))
@@ -326,32 +328,15 @@ func (s *Store) UseOnce(ctx context.Context, jti string, exp time.Time) (bool, e
 	return ok, s.wrap("use once", err)
 }
 
-var tryLock = redis.NewScript(`
-local v = redis.call('GET', KEYS[1])
-if v == false then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-if v == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-return 0`)
-
 var unlock = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`)
 
 // TryLock implements lobby.Leases (SET PX, renewed by a script only while
-// holder has it).
+// holder has it); it is AcquireLease without the epoch.
 func (s *Store) TryLock(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
-	if ttl < time.Millisecond {
-		return false, fmt.Errorf("redisstore: lease ttl %v must be at least 1ms", ttl)
-	}
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	n, err := tryLock.Run(ctx, s.c, []string{s.keys.lease(name)}, holder, ttl.Milliseconds()).Int()
-	return n == 1, s.wrap("try lock", err)
+	epoch, err := s.AcquireLease(ctx, name, holder, ttl)
+	return epoch > 0, err
 }
 
 // Unlock implements lobby.Leases.

@@ -186,6 +186,9 @@ func (k keys) queueEntries() string           { return k.p + "queue:entries" }
 func (k keys) queuePlayers() string           { return k.p + "queue:players" }
 func (k keys) queueSeq() string               { return k.p + "queue:seq" }
 func (k keys) queueMode(mode string) string   { return k.p + "queue:mode:" + mode }
+func (k keys) queueVersion() string           { return k.p + "queue:version" }
+func (k keys) leaseEpoch(name string) string  { return k.p + "lease-epoch:" + name }
+func (k keys) placing() string                { return k.p + "mm:placing" }
 func (k keys) ticketEvents() string           { return k.p + "ticket-events" }
 func (k keys) node(id string) string          { return k.p + "node:" + id }
 func (k keys) nodes() string                  { return k.p + "nodes" }

@@ -45,7 +45,7 @@ func TestContract(t *testing.T) {
 		Open: func(t *testing.T) func() storetest.Client {
 			opt := redisstore.Options{
 				Prefix:          fmt.Sprintf("t%d:", n.Add(1)),
-				Timeout:         500 * time.Millisecond,
+				Timeout:         2 * time.Second,
 				TicketRetention: time.Second,
 				MatchRetention:  300 * time.Millisecond,
 			}
