@@ -285,6 +285,21 @@ func TestPlacerAvoidsSilentNode(t *testing.T) {
 	if ids, _ := s.recovery.MatchTickets(ctx, pl.MatchID); len(ids) != 2 {
 		t.Fatalf("match tickets %v", ids)
 	}
+	// A lobby taking over finds the match from the placement's key.
+	keyed, err := p.Place(ctx, lobby.PlaceRequest{Mode: "bench", Players: []lobby.PlayerID{4}, Key: "0123456789abcdef0123456789abcdef"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, found, err := p.FindPlacement(ctx, "0123456789abcdef0123456789abcdef"); err != nil || !found || got.MatchID != keyed.MatchID || got.WSURL != "ws://busy/v1/ws" {
+		t.Fatalf("FindPlacement: %+v %v %v, want %+v", got, found, err, keyed)
+	}
+	if _, found, _ := p.FindPlacement(ctx, "ffffffffffffffffffffffffffffffff"); found {
+		t.Fatal("FindPlacement found a placement for an unknown key")
+	}
+	_, _, _ = s.matches.SetMatchState(ctx, keyed.MatchID, lobby.MatchEnded)
+	if _, found, _ := p.FindPlacement(ctx, "0123456789abcdef0123456789abcdef"); found {
+		t.Fatal("FindPlacement found an ended match")
+	}
 	// Passed over for a while: the next placement goes to busy at once.
 	if pl, err := p.Place(ctx, lobby.PlaceRequest{Mode: "bench", Players: []lobby.PlayerID{3}}); err != nil || pl.WSURL != "ws://busy/v1/ws" {
 		t.Fatalf("second placement: %+v %v", pl, err)

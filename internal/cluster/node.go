@@ -284,7 +284,7 @@ func (n *Node) place(rec lobby.MatchRecord) {
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.StoreTimeout)
 	defer cancel()
 	// A placement the lobby gave up on (its ack timed out) is not created.
-	if cur, ok, err := n.cfg.Matches.MatchRecord(ctx, rec.ID); err == nil && (!ok || cur.State != lobby.MatchPlacing) {
+	if cur, ok, err := n.cfg.Matches.MatchRecord(ctx, rec.ID); err == nil && (!ok || cur.State != lobby.MatchPlacing || cur.Node != n.cfg.ID) {
 		n.log.Info("placement withdrawn", zap.String("match", rec.ID))
 		return
 	}

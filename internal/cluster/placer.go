@@ -15,6 +15,13 @@ import (
 	"github.com/rallypoint/rallypoint/lobby"
 )
 
+var (
+	_ lobby.Placer          = (*Placer)(nil)
+	_ lobby.PlacementFinder = (*Placer)(nil)
+	_ lobby.MatchDirectory  = Directory{}
+	_ lobby.MatchLocator    = Directory{}
+)
+
 // ErrNoNode is Place's error when no live game node has room: the lobby
 // requeues the tickets and tries again at its next step.
 var ErrNoNode = errors.New("cluster: no live game node with room")
@@ -85,10 +92,19 @@ func NewPlacer(cfg PlacerConfig, log *zap.Logger) (*Placer, error) {
 	return &Placer{cfg: cfg, log: log, avoid: make(map[string]time.Time)}, nil
 }
 
-func newMatchID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+// maxAttempts bounds the nodes one Place tries.
+const maxAttempts = 8
+
+// matchIDFor is the match id of attempt i of the placement with key (the
+// lobby's PlaceRequest.Key): FindPlacement finds it again from the key. A
+// request without a key gets a random id.
+func matchIDFor(key string, i int) string {
+	if key == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		return hex.EncodeToString(b[:])
+	}
+	return fmt.Sprintf("%.16s-%d", key, i)
 }
 
 // candidates returns the live nodes with room for seats, least loaded
@@ -149,11 +165,11 @@ func (p *Placer) Place(ctx context.Context, req lobby.PlaceRequest) (lobby.Place
 		return lobby.Placement{}, fmt.Errorf("cluster: list nodes: %w", err)
 	}
 	var errs []error
-	for _, n := range p.candidates(nodes, seats, time.Now()) {
-		if ctx.Err() != nil {
+	for i, n := range p.candidates(nodes, seats, time.Now()) {
+		if ctx.Err() != nil || i == maxAttempts {
 			break
 		}
-		pl, err := p.placeOn(ctx, n, req)
+		pl, err := p.placeOn(ctx, n, req, matchIDFor(req.Key, i))
 		if err == nil {
 			return pl, nil
 		}
@@ -169,8 +185,8 @@ func (p *Placer) Place(ctx context.Context, req lobby.PlaceRequest) (lobby.Place
 }
 
 // placeOn sends the match to node n and waits for its acknowledgement.
-func (p *Placer) placeOn(ctx context.Context, n lobby.NodeInfo, req lobby.PlaceRequest) (lobby.Placement, error) {
-	rec := lobby.MatchRecord{ID: newMatchID(), Mode: req.Mode, Node: n.ID, WSURL: n.WSURL,
+func (p *Placer) placeOn(ctx context.Context, n lobby.NodeInfo, req lobby.PlaceRequest, id string) (lobby.Placement, error) {
+	rec := lobby.MatchRecord{ID: id, Mode: req.Mode, Node: n.ID, WSURL: n.WSURL,
 		Players: req.Players, Bots: req.Bots, State: lobby.MatchPlacing, Created: time.Now()}
 	if err := p.cfg.Matches.PutMatch(ctx, rec); err != nil {
 		return lobby.Placement{}, err
@@ -207,6 +223,34 @@ func (p *Placer) placeOn(ctx context.Context, n lobby.NodeInfo, req lobby.PlaceR
 		case <-t.C:
 		}
 	}
+}
+
+// FindPlacement implements lobby.PlacementFinder: the running match a
+// placement with key created, if any (a lobby that took over from one that
+// died mid-placement completes the group with it). A placement still
+// waiting for its node is withdrawn first; a match that already ended or
+// was lost counts as none, so the group is requeued.
+func (p *Placer) FindPlacement(ctx context.Context, key string) (lobby.Placement, bool, error) {
+	if key == "" {
+		return lobby.Placement{}, false, nil
+	}
+	for i := range maxAttempts {
+		m, ok, err := p.cfg.Matches.MatchRecord(ctx, matchIDFor(key, i))
+		if err != nil {
+			return lobby.Placement{}, false, err
+		}
+		if !ok {
+			continue
+		}
+		state := m.State
+		if state == lobby.MatchPlacing {
+			state = p.withdraw(m.ID)
+		}
+		if state == lobby.MatchRunning {
+			return lobby.Placement{MatchID: m.ID, WSURL: m.WSURL}, true, nil
+		}
+	}
+	return lobby.Placement{}, false, nil
 }
 
 // withdraw marks a placement failed unless the node already took it, and
