@@ -54,7 +54,7 @@ type hookEvent struct {
 	kind   hookKind
 	match  string
 	player lobby.PlayerID
-	result lobby.MatchResult // matchEnded
+	result *lobby.MatchResult // matchEnded
 }
 
 // HookStats are the hook queue's counters, read with App.HookStats.
@@ -70,9 +70,10 @@ type HookStats struct {
 	Coalesced uint64
 	// ResultRetries counts result writes that failed and were tried again.
 	ResultRetries uint64
-	// Lost counts events that never reached the lobby: still waiting when
-	// Shutdown's context ended. Each is logged at error level, results in
-	// full.
+	// Lost counts the results and seat releases that never reached the
+	// lobby: still queued (or a result being retried) when Shutdown's
+	// context ended, or produced after it. Each is logged at error level,
+	// results in full.
 	Lost uint64
 }
 
@@ -158,7 +159,7 @@ func (h *hooks) matchEnded(info netcode.MatchInfo, res game.Result, err error) {
 	delete(h.spilled, info.ID) // the match's end releases every seat in it
 	h.ending[info.ID] = info
 	h.mu.Unlock()
-	_ = h.q.Push(hookEvent{kind: matchEnded, match: info.ID, result: r}) // if closed, Lost logs it
+	_ = h.q.Push(hookEvent{kind: matchEnded, match: info.ID, result: &r}) // if closed, Lost logs it
 }
 
 // handle runs on the queue's goroutine: it delivers one event to the
@@ -188,7 +189,7 @@ func (h *hooks) handle(ctx context.Context, e hookEvent) {
 		// finds the previous match's result. A failed write (a store that
 		// is down) is tried again until it works or Shutdown gives up.
 		for wait := 50 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-			err := h.to.RecordResult(e.result)
+			err := h.to.RecordResult(*e.result)
 			if err == nil || errors.Is(err, lobby.ErrClosed) {
 				break
 			}
@@ -214,7 +215,7 @@ func (h *hooks) lost(e hookEvent) {
 		h.lostN.Add(1)
 		h.forget(e.match)
 		h.log.Error("match result lost: the lobby's store did not take it before shutdown",
-			zap.String("match", e.match), zap.Any("result", e.result))
+			zap.String("match", e.match), zap.Any("result", *e.result))
 	case seatReleased:
 		h.lostN.Add(1)
 		h.log.Error("seat release lost: the lobby's store did not take it before shutdown",

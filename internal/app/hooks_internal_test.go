@@ -20,6 +20,7 @@ import (
 // and can fail result writes.
 type sink struct {
 	hold chan struct{} // while not nil and open, calls wait
+	once sync.Once
 
 	mu       sync.Mutex
 	calls    []string
@@ -30,6 +31,15 @@ func (s *sink) wait() {
 	if s.hold != nil {
 		<-s.hold
 	}
+}
+
+// release lets every call through.
+func (s *sink) release() {
+	s.once.Do(func() {
+		if s.hold != nil {
+			close(s.hold)
+		}
+	})
 }
 
 func (s *sink) record(c string) {
@@ -90,7 +100,9 @@ func TestHookOrderUnderOverflow(t *testing.T) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 1))
 			s := &sink{hold: make(chan struct{})}
-			h := startHooks(t, s, 1+rng.IntN(3))
+			limit := 1 + rng.IntN(3)
+			h := startHooks(t, s, limit)
+			t.Cleanup(s.release) // before the queue closes, even after a failure
 			const matches, seats = 6, 5
 			left := make([][]game.PlayerID, matches)
 			for m := range left {
@@ -126,7 +138,11 @@ func TestHookOrderUnderOverflow(t *testing.T) {
 				ended[m] = true
 				done++
 			}
-			close(s.hold)
+			// Bounded: the limit, one resync event, one result per match.
+			if n := h.q.Len(); n > limit+1+matches/2 {
+				t.Fatalf("%d events queued with a limit of %d", n, limit)
+			}
+			s.release()
 			if err := h.q.Flush(t.Context()); err != nil {
 				t.Fatal(err)
 			}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -91,14 +92,19 @@ func (s slowSeats) ReleaseMatch(m string) ([]lobby.PlayerID, error) {
 	return s.AssignmentStore.ReleaseMatch(m)
 }
 
-// slowResults is the in-memory result store whose appends wait at a gate.
+// slowResults is the in-memory result store whose appends wait at a gate,
+// and fail while down is set: a store that is unavailable.
 type slowResults struct {
 	lobby.ResultStore
-	g *gate
+	g    *gate
+	down *atomic.Bool
 }
 
 func (s slowResults) AppendResult(r lobby.MatchResult) error {
 	s.g.pass("result " + r.ID)
+	if s.down.Load() {
+		return errors.New("results store unavailable")
+	}
 	return s.ResultStore.AppendResult(r)
 }
 
@@ -109,6 +115,7 @@ type slowEnv struct {
 	hs      *httptest.Server
 	g       *gate
 	results lobby.ResultStore // the store behind the gate
+	down    atomic.Bool       // result writes fail while set
 }
 
 func newSlowEnv(t *testing.T, n int, cfg app.Config, log *zap.Logger) *slowEnv {
@@ -118,7 +125,7 @@ func newSlowEnv(t *testing.T, n int, cfg app.Config, log *zap.Logger) *slowEnv {
 	cfg.Lobby.BotFillAfter = time.Hour
 	cfg.Lobby.Modes = map[string]lobby.ModeRules{"bench": {MinPlayers: n, MaxPlayers: n}}
 	cfg.Lobby.Assignments = slowSeats{lobby.NewMemoryAssignmentStore(), e.g}
-	cfg.Lobby.Results = slowResults{e.results, e.g}
+	cfg.Lobby.Results = slowResults{e.results, e.g, &e.down}
 	a, err := app.New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
@@ -126,6 +133,7 @@ func newSlowEnv(t *testing.T, n int, cfg app.Config, log *zap.Logger) *slowEnv {
 	e.app, e.hs = a, httptest.NewServer(a.Handler())
 	t.Cleanup(func() {
 		e.g.open() // whatever the test did, nothing stays stuck
+		e.down.Store(false)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := a.Shutdown(ctx); err != nil {
@@ -407,5 +415,31 @@ func TestShutdownDeadlineLogsLostResult(t *testing.T) {
 	}
 	if _, ok, _ := e.results.Result(match); ok {
 		t.Fatal("the lost result was stored")
+	}
+}
+
+// TestUnavailableStoreRetriesResult: the results store fails every write
+// for a while; the match ends meanwhile and its result is tried again
+// until the store is back, then stored. The match stays listed as over in
+// between.
+func TestUnavailableStoreRetriesResult(t *testing.T) {
+	e := newSlowEnv(t, 1, app.Config{}, nil)
+	_, cs, match := e.match(t, 1)
+	e.down.Store(true)
+	if err := cs[0].Leave(); err != nil { // the match is abandoned and ends
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, "result writes tried again", func() bool { return e.app.HookStats().ResultRetries >= 2 })
+	var m lobby.MatchSummary
+	if code := call(t, "GET", e.hs.URL+"/v1/matches/"+match, "", nil, &m); code != 200 || m.State != "over" {
+		t.Fatalf("match while its result is retried: %d %+v", code, m)
+	}
+	e.down.Store(false)
+	testkit.WaitFor(t, "the result stored", func() bool {
+		_, ok, _ := e.results.Result(match)
+		return ok
+	})
+	if st := e.app.HookStats(); st.Lost != 0 || st.PendingResults != 0 {
+		t.Fatalf("hook stats %+v", st)
 	}
 }

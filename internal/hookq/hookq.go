@@ -194,6 +194,11 @@ func (q *Queue[E]) Close(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 	}
+	select {
+	case <-q.exited: // drained just as ctx ended
+		return nil
+	default:
+	}
 	q.mu.Lock()
 	q.giveUp = true
 	left := q.items[q.head:]

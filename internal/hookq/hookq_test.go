@@ -307,3 +307,31 @@ func TestLongBacklog(t *testing.T) {
 		t.Fatalf("order lost: %d events", len(got))
 	}
 }
+
+// TestPushAllocs: a push costs the producer (a match goroutine) no
+// allocation once the queue's array has grown.
+func TestPushAllocs(t *testing.T) {
+	q := newQueue(t, hookq.Config[int]{Handle: func(context.Context, int) {}})
+	allocs := testing.AllocsPerRun(1000, func() {
+		if err := q.TryPush(1); err != nil && !errors.Is(err, hookq.ErrFull) {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 0 {
+		t.Fatalf("%v allocations per push", allocs)
+	}
+}
+
+// BenchmarkTryPush measures what a hook costs the match goroutine: one
+// TryPush, with the queue's goroutine draining meanwhile.
+func BenchmarkTryPush(b *testing.B) {
+	q, err := hookq.New(hookq.Config[int]{Handle: func(context.Context, int) {}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer q.Close(context.Background())
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = q.TryPush(1)
+	}
+}
