@@ -745,10 +745,11 @@ func (l *Lobby) wake(id TicketID) {
 	}
 }
 
-// ticket loads a ticket. A ticket left "placing" by a lobby process that
-// died while placing it (nobody else can finish it: it is out of the
-// queue) is expired once its placement must have ended, so its player can
-// queue again.
+// ticket loads a ticket. Without a MatchmakerStore, a ticket left
+// "placing" by a lobby process that died while placing it (nobody else can
+// finish it: it is out of the queue) is expired once its placement must
+// have ended, so its player can queue again. With one, the matchmaker
+// leader resolves such tickets (resolvePlacing).
 func (l *Lobby) ticket(id TicketID) (Ticket, error) {
 	t, err := l.tickets.Ticket(id)
 	if err != nil || t.Status != StatusQueued || !t.Placing || l.mms != nil {

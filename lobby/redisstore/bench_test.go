@@ -58,22 +58,51 @@ func BenchmarkStore(b *testing.B) {
 			}
 		}
 	})
-	for _, n := range []int{100, 1000} {
-		b.Run(fmt.Sprint("QueueEntries/", n), func(b *testing.B) {
-			for i := range n {
-				if _, err := s.Enqueue(ctx, lobby.QueueEntry{ID: lobby.TicketID(fmt.Sprintf("q%d-%d", n, i)), Player: lobby.PlayerID(1000 + i), Mode: "arena", Expires: time.Now().Add(time.Minute)}); err != nil {
-					b.Fatal(err)
-				}
+	fill := func(b *testing.B, n int) func() {
+		for i := range n {
+			if _, err := s.Enqueue(ctx, lobby.QueueEntry{ID: lobby.TicketID(fmt.Sprintf("q%d-%d", n, i)), Player: lobby.PlayerID(1000 + i), Mode: "arena", Expires: time.Now().Add(time.Minute)}); err != nil {
+				b.Fatal(err)
 			}
+		}
+		return func() {
+			for i := range n {
+				_, _ = s.Dequeue(ctx, lobby.TicketID(fmt.Sprintf("q%d-%d", n, i)))
+			}
+		}
+	}
+	for _, n := range []int{100, 1000} {
+		// Before: the matchmaker read the whole queue every step.
+		b.Run(fmt.Sprint("QueueEntries/", n), func(b *testing.B) {
+			defer fill(b, n)()
 			b.ResetTimer()
 			for b.Loop() {
 				if _, err := s.QueueEntries(ctx); err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.StopTimer()
-			for i := range n {
-				_, _ = s.Dequeue(ctx, lobby.TicketID(fmt.Sprintf("q%d-%d", n, i)))
+		})
+		// Now: a step whose queue did not change since the last one.
+		b.Run(fmt.Sprint("QueueSnapshotUnchanged/", n), func(b *testing.B) {
+			defer fill(b, n)()
+			_, v, _, err := s.QueueSnapshot(ctx, ^uint64(0))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				if _, _, changed, err := s.QueueSnapshot(ctx, v); err != nil || changed {
+					b.Fatal(changed, err)
+				}
+			}
+		})
+		// A step after a change reads everything, as before.
+		b.Run(fmt.Sprint("QueueSnapshotChanged/", n), func(b *testing.B) {
+			defer fill(b, n)()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, _, _, err := s.QueueSnapshot(ctx, ^uint64(0)); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}

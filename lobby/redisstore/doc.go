@@ -14,8 +14,26 @@
 // answer, which the HTTP API turns into 503 "store_unavailable".
 //
 // Nothing here runs on a match goroutine or per game tick: the lobby calls
-// it on HTTP requests, once per matchmaking step (lease renewal, queue
-// snapshot), and on seat and match lifecycle events.
+// it on HTTP requests, once per matchmaking step (lease renewal, placing
+// groups, queue version), and on seat and match lifecycle events.
+//
+// # The matchmaker's writes
+//
+// Store implements lobby.FencedLeases and lobby.MatchmakerStore. Taking
+// the "matchmaker" lease bumps lease-epoch:matchmaker; the leader passes
+// that epoch with every write it makes (ClaimGroup, CompleteGroup,
+// RequeueGroup, ExpireQueued), and each of these is one Lua script that
+// first checks the epoch is still current and otherwise changes nothing
+// (lobby.ErrFenced). ClaimGroup records the group in mm:placing and
+// CompleteGroup (seats + matched tickets) or RequeueGroup (entries back at
+// their seq) removes it, so a new leader finds and resolves whatever a
+// dead or frozen leader left. CreateTicket stores a ticket, its
+// player's live-ticket index and its queue entry in one script, so a
+// player holds one live ticket across lobby processes.
+//
+// The queue is read whole (HVALS of queue:entries) only when
+// queue:version moved since the last step (lobby.QueueSnapshotter), and
+// at least every 5 s; an idle step costs one short script call.
 //
 // # Keys
 //
@@ -42,6 +60,13 @@
 //	jti:<jti>                      string  used socket token; until the token expires (2 min)
 //	lease:<name>                   string  lease holder ("matchmaker"); LeaseTTL (3 s), renewed
 //	                                       every matchmaking step by the holder
+//	lease-epoch:<name>             string  fencing token: INCR on every acquisition of the lease;
+//	                                       permanent
+//	queue:version                  string  INCR on every queue change; the matchmaker reads the
+//	                                       queue only when it moved; permanent
+//	mm:placing                     hash    placing group key -> PlacingGroup JSON (entries with
+//	                                       their seq, lease epoch); from the group's claim until
+//	                                       it is matched or requeued (seconds)
 //	seat:<player>                  string  match id the player is seated in; until released,
 //	                                       at most SeatTTL (24 h)
 //	seats:<match>                  set     players seated in the match; as seat:<player>

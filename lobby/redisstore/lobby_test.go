@@ -535,8 +535,8 @@ func (p *stuckPlacer) Place(ctx context.Context, req lobby.PlaceRequest) (lobby.
 
 // TestLeaderDiesWhilePlacing: the leading lobby freezes in the middle of
 // a placement, holding a ticket out of the queue. Another lobby takes the
-// lease; once the placement must have ended, the ticket reads as expired
-// there, and its player queues again and is matched.
+// lease and puts the ticket back in line; its short TTL has run out by
+// then, so it expires there, and its player queues again and is matched.
 func TestLeaderDiesWhilePlacing(t *testing.T) {
 	c := newCluster(t)
 	stuck := &stuckPlacer{entered: make(chan struct{}, 1), release: make(chan struct{})}
