@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    := ./...
 FUZZTIME ?= 15s
 
-.PHONY: run build test test-go redis-server lint bench bench-micro fuzz tidy clean web e2e chaos react sdk mutate
+.PHONY: run build test test-go redis-server lint bench bench-micro fuzz tidy clean web e2e chaos react sdk mutate multinode
 
 ## run: the whole server (lobby + game) on 127.0.0.1:8080 with embedded defaults
 run:
@@ -23,7 +23,7 @@ build:
 ## test: lint, then every test with the race detector (including a JavaScript
 ## protocol client in Node, written from docs/protocol.md alone), then the
 ## browser test (e2e)
-test: lint test-go sdk e2e chaos react
+test: lint test-go sdk e2e chaos react multinode
 
 test-go: redis-server
 	$(GO) mod download
@@ -55,6 +55,15 @@ sdk:
 ## minute; without the race detector, since it measures CPU and timing)
 chaos:
 	$(GO) test -count=1 -timeout 5m -run '^TestChaos$$' -v ./internal/chaos/
+
+## multinode: the cluster on Redis as separate processes (docs/scaling.md):
+## one lobby, two game nodes, a real redis-server and a few hundred bots;
+## kill -9 a node, kill and restart the lobby, restart Redis; then nodes
+## joining, draining and dying while tickets arrive. Prints the failover
+## figures (time to detect a dead node, to requeue its players, what was
+## lost). About two minutes; without the race detector (it measures timing)
+multinode: redis-server
+	$(GO) test -count=1 -timeout 6m -v -run '^(TestFailover|TestPlacementChurn)$$' ./internal/multinode/
 
 ## react: the React binding (web/react) and the Next.js example
 ## (web/examples/nextjs, its own npm install): tsc --noEmit over both, the

@@ -85,6 +85,10 @@ type Config struct {
 	MatchInterval time.Duration
 	// PlaceTimeout bounds one Placer.Place call. If zero, 5 seconds is used.
 	PlaceTimeout time.Duration
+	// RequeuePriority is how long after a match was lost with its game
+	// node (MatchLost) its players' next ticket goes to the front of the
+	// queue. If zero, 2 minutes is used.
+	RequeuePriority time.Duration
 
 	// SSEKeepAlive is the interval of keep-alive comments on event streams
 	// (proxies close idle connections). If zero, 15 seconds is used.
@@ -152,6 +156,9 @@ type Config struct {
 	// Assignments records which player holds a seat in which match. If nil,
 	// an in-memory store is used.
 	Assignments AssignmentStore
+	// Recovery keeps each match's tickets and the players whose match was
+	// lost with its node (MatchLost). If nil, an in-memory store is used.
+	Recovery RecoveryStore
 	// Results keeps finished matches' results. If nil, a JSON-lines log in
 	// DataDir/results.jsonl (fsynced per result), or an in-memory store
 	// when DataDir is empty, is opened and closed by the lobby.
@@ -182,6 +189,12 @@ type Config struct {
 	// backend fails the request with 503 "store_unavailable" instead of
 	// hanging it. If zero, 2 seconds is used.
 	StoreTimeout time.Duration
+
+	// NoMatchmaker turns the matchmaker off: this lobby forms and places no
+	// matches (queued tickets wait for another lobby process sharing the
+	// stores). A game node's lobby instance, which only verifies socket
+	// tokens and records seats and results, sets it.
+	NoMatchmaker bool
 
 	// Now is the clock. If nil, time.Now is used.
 	Now func() time.Time
@@ -246,6 +259,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	def(&cfg.TicketRetention, 10*time.Minute)
 	def(&cfg.MatchInterval, 100*time.Millisecond)
 	def(&cfg.PlaceTimeout, 5*time.Second)
+	def(&cfg.RequeuePriority, 2*time.Minute)
 	def(&cfg.SSEKeepAlive, 15*time.Second)
 	def(&cfg.SSEUpdateInterval, 2*time.Second)
 	def(&cfg.SSERetry, 2*time.Second)
@@ -287,6 +301,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		{"SessionTTL", cfg.SessionTTL}, {"RefreshTTL", cfg.RefreshTTL}, {"SocketTokenTTL", cfg.SocketTokenTTL},
 		{"ReconnectGrace", cfg.ReconnectGrace}, {"FillWait", cfg.FillWait}, {"TicketTTL", cfg.TicketTTL},
 		{"TicketRetention", cfg.TicketRetention}, {"MatchInterval", cfg.MatchInterval}, {"PlaceTimeout", cfg.PlaceTimeout}, {"LeaseTTL", cfg.LeaseTTL}, {"StoreTimeout", cfg.StoreTimeout},
+		{"RequeuePriority", cfg.RequeuePriority},
 		{"SSEKeepAlive", cfg.SSEKeepAlive}, {"SSEUpdateInterval", cfg.SSEUpdateInterval}, {"SSERetry", cfg.SSERetry},
 	} {
 		if d.v < 0 {

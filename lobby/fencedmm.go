@@ -171,11 +171,12 @@ func (l *Lobby) expireShared(ctx context.Context, e QueueEntry, now time.Time) b
 // leader.
 func (l *Lobby) placeShared(ctx context.Context, g PlacingGroup, tickets []Ticket) {
 	players := make([]PlayerID, len(g.Entries))
+	ids := make([]TicketID, len(g.Entries))
 	for i, e := range g.Entries {
-		players[i] = e.Player
+		players[i], ids[i] = e.Player, e.ID
 	}
 	pctx, cancel := context.WithTimeout(ctx, l.cfg.PlaceTimeout)
-	pl, err := l.placer.Place(pctx, PlaceRequest{Mode: g.Mode, Players: players, Bots: g.Bots, Key: g.Key})
+	pl, err := l.placer.Place(pctx, PlaceRequest{Mode: g.Mode, Players: players, Tickets: ids, Bots: g.Bots, Key: g.Key})
 	cancel()
 	if err == nil && pl.MatchID == "" {
 		err = errors.New("placer returned an empty match id")

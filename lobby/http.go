@@ -354,10 +354,19 @@ type ticketView struct {
 	Assignment      *assignmentView `json:"assignment,omitempty"`
 }
 
-// wsURL is the game socket URL for a match.
-func (l *Lobby) wsURL(r *http.Request, matchID string) string {
+// wsURL is the game socket URL for a match: on node (the Placement's
+// WSURL) if set, else on the node the match directory names (MatchLocator),
+// else Config.PublicWSURL, else this request's host.
+func (l *Lobby) wsURL(r *http.Request, matchID, node string) string {
+	if node == "" {
+		if loc, ok := l.dir.(MatchLocator); ok {
+			node, _ = loc.MatchWSURL(matchID)
+		}
+	}
 	var u url.URL
-	if l.cfg.PublicWSURL != "" {
+	if p, err := url.Parse(node); node != "" && err == nil {
+		u = *p
+	} else if l.cfg.PublicWSURL != "" {
 		p, _ := url.Parse(l.cfg.PublicWSURL) // validated by New
 		u = *p
 	} else {
@@ -390,13 +399,13 @@ func (l *Lobby) view(r *http.Request, t Ticket) (ticketView, error) {
 			ms := est.Milliseconds()
 			v.Position, v.QueueLength, v.EstimatedWaitMS = pos, n, &ms
 		}
-	case StatusMatched:
-		a := &assignmentView{MatchID: t.MatchID, WSURL: l.wsURL(r, t.MatchID), Bots: t.Bots, ReconnectGraceMS: l.cfg.ReconnectGrace.Milliseconds()}
+	case StatusMatched, StatusLost:
+		a := &assignmentView{MatchID: t.MatchID, WSURL: l.wsURL(r, t.MatchID, t.WSURL), Bots: t.Bots, ReconnectGraceMS: l.cfg.ReconnectGrace.Milliseconds()}
 		m, seated, err := l.seats.Assignment(t.Player)
 		if err != nil {
 			return v, err
 		}
-		if seated && m == t.MatchID {
+		if seated && m == t.MatchID && t.Status == StatusMatched {
 			tok, exp, err := l.mintSocket(t.Player, t.Name, t.SID, t.MatchID)
 			if err != nil {
 				return v, err
@@ -487,6 +496,11 @@ func (l *Lobby) createTicket(s session, mode string, rating int) (Ticket, error)
 			return Ticket{}, fmt.Errorf("%w: ticket %s", ErrAlreadyQueued, id)
 		}
 	}
+	// A player whose match was lost with its node goes first.
+	prio, err := l.recovery.TakePriority(context.Background(), s.Player)
+	if err != nil {
+		l.log.Warn("requeue priority", zap.Uint32("player", uint32(s.Player)), zap.Error(err))
+	}
 	now := l.cfg.Now()
 	t := Ticket{
 		ID:      TicketID(randomID(16)),
@@ -499,10 +513,13 @@ func (l *Lobby) createTicket(s session, mode string, rating int) (Ticket, error)
 		Created: now,
 		Expires: now.Add(l.cfg.TicketTTL),
 	}
-	entry := mmEntry{ID: t.ID, Player: t.Player, Mode: mode, Rating: rating, Enqueued: now, Expires: t.Expires}
-	if l.mms != nil {
+	entry := mmEntry{ID: t.ID, Player: t.Player, Mode: mode, Rating: rating, Enqueued: now, Expires: t.Expires, Seq: seqFor(prio)}
+	if l.mms != nil && !prio {
 		// One atomic write: of two lobbies creating a ticket for the same
-		// player at once, exactly one succeeds.
+		// player at once, exactly one succeeds. (A requeue with priority
+		// takes the path below: CreateTicket assigns the arrival number
+		// itself; Enqueue keeps the priority's Seq and still refuses a
+		// player who is queued already.)
 		qctx, cancel := l.storeCtx(context.Background())
 		e, err := l.mms.CreateTicket(qctx, t, entry)
 		cancel()
@@ -671,10 +688,14 @@ func (l *Lobby) handleMatch(w http.ResponseWriter, r *http.Request) {
 			players = append(players, p.Player)
 		}
 	}
+	state := "over"
+	if res.Reason == ReasonNodeLost {
+		state = MatchStateLost
+	}
 	writeJSON(w, http.StatusOK, struct {
 		MatchSummary
 		Result MatchResult `json:"result"`
-	}{MatchSummary{ID: res.ID, Mode: res.Mode, State: "over", Players: players, Bots: bots, Tick: res.Ticks}, res})
+	}{MatchSummary{ID: res.ID, Mode: res.Mode, State: state, Players: players, Bots: bots, Tick: res.Ticks}, res})
 }
 
 // handleMatchToken re-issues a socket token for a held seat: the reconnect
@@ -701,7 +722,7 @@ func (l *Lobby) handleMatchToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, assignmentView{
-		MatchID: matchID, WSURL: l.wsURL(r, matchID), Token: tok, TokenExpiresAt: exp,
+		MatchID: matchID, WSURL: l.wsURL(r, matchID, ""), Token: tok, TokenExpiresAt: exp,
 		ReconnectGraceMS: l.cfg.ReconnectGrace.Milliseconds(),
 	})
 }

@@ -25,6 +25,7 @@ type Placer interface {
 type PlaceRequest struct {
 	Mode    string     // a key of Config.Modes
 	Players []PlayerID // the humans, in queue order
+	Tickets []TicketID // their tickets, in the same order
 	Bots    int        // server-side bots to add (bot fill)
 	// Key identifies this placement: the same key is never used for two
 	// groups. A Placer that implements PlacementFinder answers for it.
@@ -34,6 +35,11 @@ type PlaceRequest struct {
 // Placement is a created match.
 type Placement struct {
 	MatchID string // non-empty; the ?match= of the socket URL
+	// WSURL is the public game socket URL of the node that holds the match,
+	// such as "wss://node-3.example.com/v1/ws" ("?match=<id>" is appended).
+	// If empty, Config.PublicWSURL or the request's own host is used (one
+	// process serving everything).
+	WSURL string
 }
 
 // MatchDirectory lists running matches. The game server implements it.
@@ -109,6 +115,7 @@ type Lobby struct {
 	ownRes       bool
 	tickets      TicketStore
 	seats        AssignmentStore
+	recovery     RecoveryStore   // match tickets and requeue priority (MatchLost)
 	queue        Queue           // the matchmaking queue (shared or in memory)
 	leases       Leases          // nil: this process always runs the matchmaker
 	events       TicketEvents    // nil: ticket changes reach this process's streams only
@@ -229,6 +236,9 @@ func New(cfg Config, placer Placer, dir MatchDirectory, log *zap.Logger) (*Lobby
 	}
 	if l.seats == nil {
 		l.seats = NewMemoryAssignmentStore()
+	}
+	if l.recovery = cfg.Recovery; l.recovery == nil {
+		l.recovery = NewMemoryRecoveryStore(cfg.Now)
 	}
 	keys := cfg.SigningKeys
 	if len(keys) == 0 {
@@ -465,7 +475,7 @@ func (l *Lobby) MatchEnded(matchID string) {
 
 // run is the matchmaker goroutine. Owned by the Lobby; Shutdown waits for
 // it. It gives the matchmaker lease back when it stops, so another lobby
-// process takes over at once.
+// process takes over at once. With Config.NoMatchmaker it only prunes.
 func (l *Lobby) run() {
 	defer l.wg.Done()
 	defer l.unlockLease()
@@ -475,8 +485,13 @@ func (l *Lobby) run() {
 		select {
 		case <-l.runCtx.Done():
 			return
-		case <-t.C:
-			l.step(l.runCtx)
+		case now := <-t.C:
+			if !l.cfg.NoMatchmaker {
+				l.step(l.runCtx)
+			} else if now.Sub(l.lastPrune) >= 30*time.Second {
+				l.lastPrune = now
+				l.prune(l.cfg.Now())
+			}
 		}
 	}
 }
@@ -630,11 +645,12 @@ func (l *Lobby) dequeue(ctx context.Context, ids ...TicketID) bool {
 // place asks the Placer for a match for g and records the outcome.
 func (l *Lobby) place(ctx context.Context, g mmGroup) {
 	players := make([]PlayerID, len(g.Entries))
+	tickets := make([]TicketID, len(g.Entries))
 	for i, e := range g.Entries {
-		players[i] = e.Player
+		players[i], tickets[i] = e.Player, e.ID
 	}
 	pctx, cancel := context.WithTimeout(ctx, l.cfg.PlaceTimeout)
-	pl, err := l.placer.Place(pctx, PlaceRequest{Mode: g.Mode, Players: players, Bots: g.Bots})
+	pl, err := l.placer.Place(pctx, PlaceRequest{Mode: g.Mode, Players: players, Tickets: tickets, Bots: g.Bots})
 	cancel()
 	if err == nil && pl.MatchID == "" {
 		err = errors.New("placer returned an empty match id")
@@ -668,6 +684,7 @@ func (l *Lobby) place(ctx context.Context, g mmGroup) {
 		l.finish(e.ID, now, func(t *Ticket) {
 			t.Status = StatusMatched
 			t.MatchID = pl.MatchID
+			t.WSURL = pl.WSURL
 			t.Bots = g.Bots
 		})
 		l.stats.ticketsMatched.Add(1)

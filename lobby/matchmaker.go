@@ -59,7 +59,9 @@ func newMatchmaker(r mmRules) *matchmaker {
 }
 
 // add queues e. A zero Seq is assigned the next arrival number; a non-zero
-// Seq (a requeue after a failed placement) keeps its place in line.
+// Seq (a requeue after a failed placement) keeps its place in line. Seq
+// prioritySeq puts a ticket ahead of everything but the priority tickets
+// queued before it.
 func (m *matchmaker) add(e mmEntry) (mmEntry, error) {
 	if _, ok := m.rules.Modes[e.Mode]; !ok {
 		return e, fmt.Errorf("%w: %q", ErrUnknownMode, e.Mode)

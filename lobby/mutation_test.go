@@ -37,7 +37,7 @@ func TestConfigDefaultsAll(t *testing.T) {
 		Modes:         map[string]ModeRules{"arena": {MinPlayers: 2, MaxPlayers: 16}, "bench": {MinPlayers: 1, MaxPlayers: 8}},
 		DefaultRating: 1500, MaxRating: 10000, WindowBase: 100, WindowGrowth: 50, WindowMax: 1000,
 		FillWait: 2 * time.Second, BotFillAfter: 2 * time.Second, TicketTTL: 2 * time.Minute, TicketRetention: 10 * time.Minute,
-		MatchInterval: 100 * time.Millisecond, PlaceTimeout: 5 * time.Second,
+		MatchInterval: 100 * time.Millisecond, PlaceTimeout: 5 * time.Second, RequeuePriority: 2 * time.Minute,
 		SSEKeepAlive: 15 * time.Second, SSEUpdateInterval: 2 * time.Second, SSERetry: 2 * time.Second,
 		RateLimit: 10, RateBurst: 200, MaxBodyBytes: 8 << 10,
 		SessionRateLimit: 5, SessionRateBurst: 20,

@@ -14,6 +14,8 @@ import (
 // and the terminal event (matched, cancelled or expired) eventIDFinal, so a
 // resuming stream (Last-Event-ID) is answered from the ticket's current
 // state: whatever the client saw, it then gets the outcome if there is one.
+// A matched ticket whose match was lost with its node later shows "lost"
+// with eventIDLost, so a stream resumed after "matched" still gets it.
 const (
 	eventIDQueued = "1"
 	eventIDFinal  = "2"
@@ -41,7 +43,7 @@ func (l *Lobby) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if last == "" {
 		last = r.URL.Query().Get("lastEventId") // for EventSource polyfills
 	}
-	if t.Status.Terminal() && last == eventIDFinal {
+	if t.Status.Terminal() && (last == eventIDFinal && t.Status != StatusLost || last == eventIDLost) {
 		// The client already has the outcome. 204 tells EventSource to
 		// stop reconnecting (HTML Living Standard, server-sent events).
 		w.WriteHeader(http.StatusNoContent)
@@ -139,7 +141,11 @@ func (l *Lobby) sendTicket(w http.ResponseWriter, r *http.Request, rc *http.Resp
 		return true, nil
 	}
 	if t.Status.Terminal() {
-		if writeEvent(w, string(t.Status), eventIDFinal, v) == nil {
+		id := eventIDFinal
+		if t.Status == StatusLost {
+			id = eventIDLost // after a "matched" event (id 2) the client saw
+		}
+		if writeEvent(w, string(t.Status), id, v) == nil {
 			_ = rc.Flush()
 		}
 		return true, nil

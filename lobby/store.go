@@ -235,6 +235,7 @@ type Ticket struct {
 	Expires  time.Time    // when a queued ticket expires
 	Closed   time.Time    // when it reached a terminal state
 	MatchID  string       // set when matched
+	WSURL    string       // the node's game socket URL, when matched (Placement.WSURL)
 	Bots     int          // bots placed with the match, when matched
 	Placing  bool         // taken from the queue, Placer call in flight
 	Sequence uint64       // arrival order, for the matchmaker

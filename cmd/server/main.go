@@ -27,6 +27,7 @@ import (
 
 	"github.com/rallypoint/rallypoint/game"
 	"github.com/rallypoint/rallypoint/internal/app"
+	"github.com/rallypoint/rallypoint/internal/cluster"
 	"github.com/rallypoint/rallypoint/internal/ops"
 	"github.com/rallypoint/rallypoint/lobby"
 	"github.com/rallypoint/rallypoint/netcode"
@@ -62,7 +63,13 @@ func run(ctx context.Context, args []string, ready func(addr string)) error {
 	matchTime := fs.Duration("match-time", 0, "arena match time limit (0: the mode's default, 3m)")
 	drainTimeout := fs.Duration("drain-timeout", 30*time.Second, "at SIGTERM/SIGINT: how long running matches may play on before they are ended with their results (a second signal exits at once)")
 	origins := fs.String("origins", "", "comma-separated CORS allowlist, e.g. http://localhost:5173")
-	publicWS := fs.String("public-ws-url", "", "game socket URL handed to clients (default: derived from each request)")
+	publicWS := fs.String("public-ws-url", "", "game socket URL handed to clients, e.g. wss://node-3.example.com/v1/ws; on a game node, the URL it advertises (default: derived from each request; a node: ws://<-addr>/v1/ws)")
+	role := fs.String("role", "all", "what this process serves: all (lobby and game), lobby (the /v1 API without /v1/ws; needs -redis), node (a game node: /v1/ws; needs -redis). See docs/scaling.md")
+	redisURL := fs.String("redis", "", "shared state in Redis, e.g. redis://127.0.0.1:6379/0 (required for -role lobby and node; with -role all the process joins a cluster)")
+	nodeID := fs.String("node-id", "", "a game node's id in the registry (default: host name and a random suffix)")
+	nodeCap := fs.Int("node-capacity", 2000, "a game node's capacity: the most players (humans and bots) the lobby places on it")
+	heartbeat := fs.Duration("heartbeat", time.Second, "how often a game node reports itself to the registry (and how often lobbies look for dead nodes, twice as often)")
+	heartbeatTTL := fs.Duration("heartbeat-ttl", 3*time.Second, "how long a game node's heartbeat keeps it alive: a node silent this long is dead and its matches are lost")
 	rateLimit := fs.Float64("rate-limit", 10, "anonymous lobby requests (sign-in, refresh) per second per client address")
 	rateBurst := fs.Int("rate-burst", 200, "anonymous lobby request burst per client address (a hundred bots, or a LAN party, signing in at once)")
 	sessionRate := fs.Float64("session-rate-limit", 5, "authenticated lobby requests (tickets, tokens, logout) per second per session")
@@ -112,7 +119,7 @@ func run(ctx context.Context, args []string, ready func(addr string)) error {
 		}
 	}
 	games := gameConfigs(*hz, *maxRewind, *matchTime)
-	o, err := ops.New(ops.Config{Level: &zc.Level, NoMetrics: *adminAddr == ""}, app.Config{
+	appCfg := app.Config{
 		Lobby: lobby.Config{
 			DataDir:        *dataDir,
 			ReconnectGrace: *grace,
@@ -129,10 +136,21 @@ func run(ctx context.Context, args []string, ready func(addr string)) error {
 		Game:  netcode.Config{Hz: *hz, Interest: float32(*interest), Grace: *grace},
 		Games: games,
 		Web:   web.Handler(), // the browser demo at /, embedded
-	}, log)
+		Role:  app.Role(*role),
+	}
+	cl, err := cluster.Prepare(ctx, cluster.Options{Role: app.Role(*role), RedisURL: *redisURL, NodeID: *nodeID, PublicWSURL: *publicWS,
+		Capacity: *nodeCap, Heartbeat: *heartbeat, TTL: *heartbeatTTL}, &appCfg, log)
 	if err != nil {
 		return err
 	}
+	if cl != nil && appCfg.Role == app.RoleNode {
+		appCfg.Lobby.PublicWSURL = "" // a node advertises it through the registry
+	}
+	o, err := ops.New(ops.Config{Level: &zc.Level, NoMetrics: *adminAddr == ""}, appCfg, log)
+	if err != nil {
+		return errors.Join(err, cl.Close())
+	}
+	defer cl.Close() //nolint:errcheck // after the App shut down; nothing to do about it at exit
 	srv := newHTTPServer(*addr, o.Handler(), log)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -151,14 +169,17 @@ func run(ctx context.Context, args []string, ready func(addr string)) error {
 		go func() { errc <- admin.Serve(adminLn) }()
 		log.Info("admin listening", zap.String("addr", adminLn.Addr().String()))
 	}
+	if err := cl.Start(o.App(), ln.Addr().String()); err != nil {
+		return errors.Join(err, srv.Close(), admin.Close(), o.Shutdown(context.Background()))
+	}
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
-	log.Info("rallypoint listening", zap.String("addr", ln.Addr().String()), zap.Int("hz", *hz), zap.Float64("interest", *interest), zap.String("data_dir", *dataDir))
+	log.Info("rallypoint listening", zap.String("addr", ln.Addr().String()), zap.String("role", *role), zap.Int("hz", *hz), zap.Float64("interest", *interest), zap.String("data_dir", *dataDir))
 
 	select {
 	case err := <-errc:
-		return errors.Join(err, srv.Close(), admin.Close(), o.Shutdown(context.Background()))
+		return errors.Join(err, srv.Close(), admin.Close(), cl.Shutdown(context.Background()), o.Shutdown(context.Background()))
 	case <-ctx.Done():
 	}
 	// Drain: no new tickets or matches (and /readyz says so); running
@@ -178,7 +199,9 @@ func run(ctx context.Context, args []string, ready func(addr string)) error {
 	// hijacked WebSockets). The admin listener serves until the end.
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Shutdown(ctx) }()
-	err = errors.Join(o.Shutdown(ctx), <-httpDone, admin.Shutdown(ctx))
+	oerr := o.Shutdown(ctx)  // matches still running end with their results
+	cerr := cl.Shutdown(ctx) // then the node marks them ended and deregisters
+	err = errors.Join(oerr, cerr, <-httpDone, admin.Shutdown(ctx))
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

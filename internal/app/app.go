@@ -35,7 +35,8 @@ type Config struct {
 	// the lobby fills with bots fail to place.
 	NewBrain func(mode string, hz int, seed uint64) game.Brain
 	// Web serves everything outside the API (the browser SDK and demo).
-	// If nil, those paths answer 404.
+	// If nil, those paths answer 404. A game node (RoleNode) serves no web
+	// files.
 	Web http.Handler
 	// HookQueue bounds the seat releases waiting for the lobby's store in
 	// the hook queue (match goroutines only queue seat and match events;
@@ -43,6 +44,39 @@ type Config struct {
 	// coalesced per match until the queue has room, and Ready fails with
 	// ErrHooksBacklogged; match results are never dropped. If zero, 4096.
 	HookQueue int
+
+	// Role is what this process serves (see docs/scaling.md): RoleAll (the
+	// default when empty) the lobby API and the game socket, RoleLobby the
+	// lobby API without /v1/ws, RoleNode the game socket without the lobby
+	// API. /healthz and /readyz are served in every role.
+	Role Role
+	// Placer, if set, creates the matches the lobby forms instead of this
+	// process's game server (a cluster placer picks a game node).
+	Placer lobby.Placer
+	// Directory, if set, answers the lobby's match listings instead of this
+	// process's game server (the cluster's match directory).
+	Directory lobby.MatchDirectory
+}
+
+// Role is what an App serves.
+type Role string
+
+// Roles.
+const (
+	RoleAll   Role = "all"
+	RoleLobby Role = "lobby"
+	RoleNode  Role = "node"
+)
+
+// ParseRole returns the role named s ("" is RoleAll).
+func ParseRole(s string) (Role, error) {
+	switch r := Role(s); r {
+	case "", RoleAll:
+		return RoleAll, nil
+	case RoleLobby, RoleNode:
+		return r, nil
+	}
+	return "", fmt.Errorf("app: unknown role %q (want all, lobby or node)", s)
 }
 
 // App is the whole server.
@@ -51,7 +85,8 @@ type App struct {
 	game  *netcode.Server
 	mux   *http.ServeMux
 	log   *zap.Logger
-	hooks *hooks // the game server's hooks and their queue to the lobby
+	games map[string]game.Config // Config.Games
+	hooks *hooks                 // the game server's hooks and their queue to the lobby
 
 	draining atomic.Bool // set by SetDraining; /readyz answers 503 while set
 }
@@ -67,7 +102,7 @@ func New(cfg Config, log *zap.Logger) (*App, error) {
 	if cfg.HookQueue < 0 {
 		return nil, errors.New("app: HookQueue is negative")
 	}
-	a := &App{log: log, hooks: newHooks(log.Named("hooks"))}
+	a := &App{log: log, games: cfg.Games, hooks: newHooks(log.Named("hooks"))}
 	gc := cfg.Game
 	gc.Logger = log.Named("game")
 	gc.Auth = netcode.AuthenticatorFunc(a.authenticate)
@@ -91,9 +126,27 @@ func New(cfg Config, log *zap.Logger) (*App, error) {
 		return nil, err
 	}
 	a.game = srv
-	lob, err := lobby.New(cfg.Lobby, placer{srv: srv, games: cfg.Games}, directory{srv, a.hooks}, log.Named("lobby"))
+	role, err := ParseRole(string(cfg.Role))
 	if err != nil {
 		return nil, err
+	}
+	var pl lobby.Placer = placer{srv: srv, games: cfg.Games}
+	if cfg.Placer != nil {
+		pl = cfg.Placer
+	}
+	var dir lobby.MatchDirectory = directory{srv, a.hooks}
+	if cfg.Directory != nil {
+		dir = cfg.Directory
+	}
+	lc := cfg.Lobby
+	if role == RoleNode {
+		// A game node's lobby only verifies socket tokens and records
+		// seats and results in the shared stores: it forms no matches.
+		lc.NoMatchmaker = true
+	}
+	lob, err := lobby.New(lc, pl, dir, log.Named("lobby"))
+	if err != nil {
+		return nil, errors.Join(err, srv.Shutdown(context.Background()))
 	}
 	a.lobby = lob
 	if err := a.hooks.start(lob, cfg.HookQueue); err != nil {
@@ -101,12 +154,22 @@ func New(cfg Config, log *zap.Logger) (*App, error) {
 	}
 
 	a.mux = http.NewServeMux()
-	a.mux.Handle("GET /v1/ws", srv.Handler())
-	a.mux.Handle("/v1/", lob.Handler())
+	if role != RoleLobby {
+		a.mux.Handle("GET /v1/ws", srv.Handler())
+	}
+	if role != RoleNode {
+		a.mux.Handle("/v1/", lob.Handler())
+	}
 	a.mux.HandleFunc("GET /healthz", a.Healthz)
 	a.mux.HandleFunc("GET /readyz", a.Readyz)
-	if cfg.Web != nil {
+	if cfg.Web != nil && role != RoleNode {
 		a.mux.Handle("/", cfg.Web)
+	} else if role == RoleNode {
+		a.mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"error":{"code":"not_found","message":"a game node serves only /v1/ws, /healthz and /readyz"}}` + "\n"))
+		})
 	}
 	return a, nil
 }
@@ -117,6 +180,9 @@ func (a *App) Handler() http.Handler { return a.mux }
 
 // Lobby returns the lobby service.
 func (a *App) Lobby() *lobby.Lobby { return a.lobby }
+
+// Games returns the game config of placed matches per mode (Config.Games).
+func (a *App) Games() map[string]game.Config { return a.games }
 
 // Game returns the game server.
 func (a *App) Game() *netcode.Server { return a.game }
