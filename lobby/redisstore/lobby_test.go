@@ -357,6 +357,27 @@ func (neverLead) AcquireLease(context.Context, string, string, time.Duration) (u
 	return 0, nil
 }
 
+// gatedLead wraps a Store whose lobby may not take the matchmaker lease
+// until allow is set.
+type gatedLead struct {
+	*redisstore.Store
+	allow atomic.Bool
+}
+
+func (g *gatedLead) TryLock(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
+	if !g.allow.Load() {
+		return false, nil
+	}
+	return g.Store.TryLock(ctx, name, holder, ttl)
+}
+
+func (g *gatedLead) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (uint64, error) {
+	if !g.allow.Load() {
+		return 0, nil
+	}
+	return g.Store.AcquireLease(ctx, name, holder, ttl)
+}
+
 // TestLeaseTakeover: the lobby holding the matchmaker lease goes away
 // (without giving it back, as in a kill -9) and the other lobby takes over
 // once it expires; queued tickets are matched and nothing is lost.
@@ -564,29 +585,22 @@ func TestLeaderDiesWhilePlacing(t *testing.T) {
 		defer cancel()
 		_ = a.Shutdown(ctx)
 	}()
-	b := c.start(func(cfg *lobby.Config, _ *redisstore.Store) { short(cfg) })
+	// B may not lead until A's placer holds the ticket: a lobby that holds
+	// the lease renews it, so a B that won it first would keep it.
+	bLead := &gatedLead{}
+	b := c.start(func(cfg *lobby.Config, s *redisstore.Store) {
+		short(cfg)
+		bLead.Store = s
+		cfg.Leases = bLead
+	})
 	p := b.guest("ann")
-	// A may not lead at first (B could win the lease): retry until A's
-	// placer has the ticket.
-	var tk ticketView
-	deadline := time.Now().Add(20 * time.Second)
-	for placed := false; !placed; {
-		tk = b.ticket(p.SessionToken, "solo")
-		select {
-		case <-stuck.entered:
-			placed = true
-		case <-time.After(2 * time.Second):
-			if time.Now().After(deadline) {
-				t.Fatal("the frozen lobby never took the ticket")
-			}
-			b.waitStatus(p.SessionToken, tk.TicketID, "matched") // B placed it
-			c.game.mu.Lock()
-			c.game.placed = map[string][]lobby.PlayerID{}
-			c.game.mu.Unlock()
-			// B holds the seat now; a new guest tries again.
-			p = b.guest("ann")
-		}
+	tk := b.ticket(p.SessionToken, "solo")
+	select {
+	case <-stuck.entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the frozen lobby never took the ticket")
 	}
+	bLead.allow.Store(true)
 	b.waitStatus(p.SessionToken, tk.TicketID, "expired")
 	again := b.ticket(p.SessionToken, "solo")
 	b.waitStatus(p.SessionToken, again.TicketID, "matched")
