@@ -115,7 +115,7 @@ ops-web:
 
 ## mutate: mutation testing with gremlins (pinned, not installed) over MUTATE_PKGS;
 ## settings, equivalent mutants and the report folder are in .gremlins/ (not part of test)
-MUTATE_PKGS ?= ./game ./netcode/wire ./lobby ./netcode
+MUTATE_PKGS ?= ./game ./netcode/wire ./lobby ./lobby/redisstore ./netcode
 mutate:
 	GO="$(GO)" ./.gremlins/mutate.sh $(MUTATE_PKGS)
 
