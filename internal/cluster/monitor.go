@@ -45,8 +45,9 @@ type MonitorConfig struct {
 	// matches (tests and metrics).
 	OnReaped func(node string, lost []lobby.MatchRecord)
 	// Seats, if set, is swept every SweepEvery for seats left behind: a
-	// match that holds seats but is over (ended, lost, failed, or gone
-	// from the directory) at two sweeps in a row has its seats released,
+	// match that holds seats but is over (ended, lost, failed, gone from
+	// the directory, or running on a node that is no longer registered,
+	// which then marks it ended) at two sweeps in a row has its seats released,
 	// so its players can queue again. That happens when a seat release
 	// never arrived (a node that died before its hook queue delivered, or
 	// a shutdown whose deadline passed with the store away).
@@ -170,6 +171,29 @@ func (m *Monitor) Sweep() int {
 		}
 		return 0
 	}
+	if len(ids) == 0 {
+		m.overSeen = nil
+		return 0
+	}
+	// The registered nodes, live or not yet reaped: a running match on a
+	// node that is neither (it deregistered without marking the match
+	// ended) is over too.
+	registered := make(map[string]bool)
+	live, err := m.cfg.Registry.Nodes(ctx)
+	if err == nil {
+		var dead []string
+		dead, err = m.cfg.Registry.DeadNodes(ctx)
+		for _, n := range live {
+			registered[n.ID] = true
+		}
+		for _, id := range dead {
+			registered[id] = true
+		}
+	}
+	if err != nil {
+		m.log.Warn("seat sweep: list nodes", zap.Error(err))
+		return 0
+	}
 	over := make(map[string]bool)
 	freed := 0
 	for _, id := range ids {
@@ -178,12 +202,23 @@ func (m *Monitor) Sweep() int {
 			m.log.Warn("seat sweep: read match", zap.String("match", id), zap.Error(err))
 			return freed // the store is away: the next sweep starts over
 		}
-		if ok && !lobby.MatchStateFinal(rec.State) {
+		orphan := ok && !lobby.MatchStateFinal(rec.State) && !registered[rec.Node]
+		if ok && !lobby.MatchStateFinal(rec.State) && !orphan {
 			continue
 		}
 		if !m.overSeen[id] {
 			over[id] = true // released at the next sweep if still seated
 			continue
+		}
+		if orphan {
+			// Its node left the registry without saying: the match ended
+			// with it.
+			if _, _, err := m.cfg.Matches.SetMatchState(ctx, id, lobby.MatchEnded); err != nil {
+				m.log.Warn("seat sweep: end a match of a gone node", zap.String("match", id), zap.Error(err))
+				over[id] = true
+				continue
+			}
+			rec.State = "running on gone node " + rec.Node
 		}
 		players, err := m.cfg.Seats.ReleaseMatch(id)
 		if err != nil {

@@ -262,6 +262,26 @@ func TestSeatsLeftBehind(t *testing.T) {
 		_, ok, err := st.Assignment(p2.ID)
 		return err == nil && !ok
 	})
+
+	// 3. The sweep: a running match on a node that left the registry
+	// without ending it (as if it deregistered after a failed write) is
+	// ended and its seats released.
+	p3, m3 := strand("orphaned")
+	rec, ok, err := st.MatchRecord(ctx, m3)
+	if err != nil || !ok {
+		t.Fatalf("match record: %v %v", ok, err)
+	}
+	rec.Node = "deregistered-node"
+	if err := st.PutMatch(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, "orphan's seat swept", func() bool {
+		_, ok, err := st.Assignment(p3.ID)
+		return err == nil && !ok
+	})
+	if rec, _, err := st.MatchRecord(ctx, m3); err != nil || rec.State != lobby.MatchEnded {
+		t.Fatalf("orphaned match: state %q (%v), want ended", rec.State, err)
+	}
 }
 
 // TestListingShowsTick: GET /v1/matches and /v1/matches/{id} show the
