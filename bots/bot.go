@@ -203,6 +203,11 @@ func (b *Bot) tokenFor(match string) client.TokenSource {
 			a, err = b.s.lobby.MatchToken(ctx, tok, match)
 			return err
 		})
+		if code := lobbyCode(err); code == "not_seated" || code == "match_not_found" {
+			// The match is over or was lost with its node: stop retrying
+			// the socket and queue again (with priority after a loss).
+			err = errors.Join(client.ErrSeatGone, err)
+		}
 		return a.Token, err
 	}
 }
@@ -221,7 +226,11 @@ func (b *Bot) dial(ctx context.Context, as Assignment) error {
 		client.WithOnState(b.onState),
 		client.WithOnMatchOver(b.onMatchOver),
 		client.WithTokenSource(b.tokenFor(as.MatchID)),
-		client.WithAutoReconnect(100*time.Millisecond, 2*time.Second, 8),
+		// Every attempt asks the lobby for a fresh token first, so a dead
+		// node is noticed as soon as the lobby has reaped it (not_seated:
+		// ErrSeatGone ends the retries); the 1 s cap keeps that within a
+		// second of the reap without hammering the lobby.
+		client.WithAutoReconnect(100*time.Millisecond, time.Second, 10),
 	)
 	if err != nil {
 		return err

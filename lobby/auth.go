@@ -273,7 +273,7 @@ func (l *Lobby) openSession(p PlayerID, name, sid, oldJTI string) (authResponse,
 			// trustworthy; end it (OAuth 2.0 Security BCP, refresh token
 			// rotation).
 			l.log.Info("refresh token reused; session revoked", zap.Uint32("player", uint32(p)))
-			if rerr := l.revoke(sid); rerr != nil {
+			if rerr := l.revoke(p, sid, "session revoked"); rerr != nil {
 				return authResponse{}, rerr
 			}
 			return authResponse{}, fmt.Errorf("%w: refresh token already used", ErrTokenRevoked)
@@ -296,21 +296,31 @@ func (l *Lobby) refresh(raw string) (authResponse, error) {
 	return l.openSession(p, c.Name, c.SID, c.ID)
 }
 
-// revoke ends session sid: every token carrying it is refused from now on.
-func (l *Lobby) revoke(sid string) error {
+// revoke ends session sid of player p: every token carrying it is refused
+// from now on, and the player's live game sockets are closed (4003) with
+// reason, here or, through a SessionKicker, on every game node.
+func (l *Lobby) revoke(p PlayerID, sid, reason string) error {
 	ttl := max(l.cfg.RefreshTTL, l.cfg.SessionTTL, l.cfg.SocketTokenTTL)
-	return l.store.Revoke(sid, l.cfg.Now().Add(ttl+time.Minute))
+	if err := l.store.Revoke(sid, l.cfg.Now().Add(ttl+time.Minute)); err != nil {
+		return err
+	}
+	n := 0
+	switch k := l.dir.(type) {
+	case SessionKicker:
+		n = k.KickSession(p, sid, reason)
+	case Kicker:
+		n = k.KickPlayer(p, reason)
+	}
+	if n > 0 {
+		l.log.Info("revocation closed live sockets", zap.Uint32("player", uint32(p)), zap.Int("sockets", n))
+	}
+	return nil
 }
 
 // logout revokes the session and cancels its queued ticket.
 func (l *Lobby) logout(s session) error {
-	if err := l.revoke(s.SID); err != nil {
+	if err := l.revoke(s.Player, s.SID, "logged out"); err != nil {
 		return err
-	}
-	if k, ok := l.dir.(Kicker); ok {
-		if n := k.KickPlayer(s.Player, "logged out"); n > 0 {
-			l.log.Info("logout closed live sockets", zap.Uint32("player", uint32(s.Player)), zap.Int("sockets", n))
-		}
 	}
 	id, ok, err := l.tickets.LiveTicket(s.Player)
 	if err != nil || !ok {

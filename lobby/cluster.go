@@ -44,6 +44,16 @@ type MatchLocator interface {
 	MatchWSURL(matchID string) (string, bool)
 }
 
+// MatchChecker is what a MatchDirectory may also implement when seats and
+// matches live in different processes: whether a match is over (ended,
+// lost, failed, or gone from the directory). A player whose seat names
+// such a match was left behind by a release that never arrived; POST
+// /v1/tickets then frees the match's seats instead of answering
+// already_in_match.
+type MatchChecker interface {
+	MatchOver(ctx context.Context, matchID string) (over bool, err error)
+}
+
 // RecoveryStore is what the lobby keeps to recover players from a game
 // node that died: the tickets placed in each match (so the match's tickets
 // can be marked lost), and the players whose match was lost, until their

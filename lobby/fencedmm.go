@@ -182,7 +182,7 @@ func (l *Lobby) placeShared(ctx context.Context, g PlacingGroup, tickets []Ticke
 		err = errors.New("placer returned an empty match id")
 	}
 	if err == nil {
-		if err = l.completeShared(ctx, g, pl.MatchID, tickets); errors.Is(err, ErrFenced) {
+		if err = l.completeShared(ctx, g, pl, tickets); errors.Is(err, ErrFenced) {
 			return
 		}
 	}
@@ -194,14 +194,17 @@ func (l *Lobby) placeShared(ctx context.Context, g PlacingGroup, tickets []Ticke
 	}
 }
 
-// completeShared records a placed group as matched.
-func (l *Lobby) completeShared(ctx context.Context, g PlacingGroup, matchID string, tickets []Ticket) error {
-	now := l.cfg.Now()
+// completeShared records a placed group as matched, with the node's
+// socket URL on each ticket (the assignment keeps naming the node after
+// the match directory forgot the match).
+func (l *Lobby) completeShared(ctx context.Context, g PlacingGroup, pl Placement, tickets []Ticket) error {
+	now, matchID := l.cfg.Now(), pl.MatchID
 	players := make([]PlayerID, len(g.Entries))
 	done := make([]Ticket, len(tickets))
 	for i, t := range tickets {
 		players[i] = g.Entries[i].Player
 		t.Status, t.MatchID, t.Bots, t.Placing, t.Closed = StatusMatched, matchID, g.Bots, false, now
+		t.WSURL = pl.WSURL
 		done[i] = t
 	}
 	cctx, cancel := l.storeCtx(ctx)
@@ -280,7 +283,7 @@ func (l *Lobby) resolvePlacing(ctx context.Context, now time.Time) bool {
 				continue // try again next step
 			}
 			if found && pl.MatchID != "" {
-				if err := l.completeShared(ctx, g, pl.MatchID, tickets); err == nil {
+				if err := l.completeShared(ctx, g, pl, tickets); err == nil {
 					continue
 				} else if errors.Is(err, ErrFenced) {
 					return false

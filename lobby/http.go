@@ -455,6 +455,29 @@ func (l *Lobby) handleCreateTicket(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, v)
 }
 
+// staleSeat reports whether a seat in matchID was left behind (the match
+// is over, per a MatchChecker directory) and, if so, frees the match's
+// seats.
+func (l *Lobby) staleSeat(matchID string) bool {
+	mc, ok := l.dir.(MatchChecker)
+	if !ok {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.storeTimeout)
+	over, err := mc.MatchOver(ctx, matchID)
+	cancel()
+	if err != nil || !over {
+		return false
+	}
+	freed, err := l.seats.ReleaseMatch(matchID)
+	if err != nil {
+		l.log.Warn("release seats left behind", zap.String("match", matchID), zap.Error(err))
+		return false
+	}
+	l.log.Warn("seats left behind in a match that is over: released", zap.String("match", matchID), zap.Int("seats", len(freed)))
+	return true
+}
+
 // createTicket queues a ticket for the session's player. With a
 // MatchmakerStore, storing, indexing and queueing it is one atomic write
 // that refuses a player's second live ticket across lobby processes;
@@ -481,7 +504,7 @@ func (l *Lobby) createTicket(s session, mode string, rating int) (Ticket, error)
 	defer mu.Unlock()
 	if m, ok, err := l.seats.Assignment(s.Player); err != nil {
 		return Ticket{}, err
-	} else if ok {
+	} else if ok && !l.staleSeat(m) {
 		return Ticket{}, fmt.Errorf("%w: seated in %s; reconnect with POST /v1/matches/%s/token", ErrAlreadyInMatch, m, m)
 	}
 	if id, ok, err := l.tickets.LiveTicket(s.Player); err != nil {

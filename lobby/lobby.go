@@ -67,6 +67,7 @@ type SocketGrant struct {
 	Player PlayerID // the token's player
 	Match  string   // the match the seat is in
 	Name   string   // display name
+	SID    string   // the session the token was minted for
 }
 
 // CheckMatch returns an error wrapping ErrWrongMatch unless the grant is
@@ -100,6 +101,11 @@ type counters struct {
 	botsRequested, streamsRefused                                   atomic.Uint64
 	sseOpen                                                         atomic.Int64
 }
+
+// LeaseHeld reports whether this lobby holds the matchmaker lease (runs
+// the matchmaker over the shared queue). Without shared Leases it reports
+// whether its matchmaker has run a step.
+func (l *Lobby) LeaseHeld() bool { return l.leaseHeld.Load() }
 
 // Lobby is the lobby service. Create it with New, serve Handler, and call
 // Shutdown.
@@ -144,6 +150,7 @@ type Lobby struct {
 	// Owned by the run goroutine.
 	mm        *matchmaker  // the matching algorithm over a queue snapshot
 	leading   bool         // this process held the matchmaker lease at the last step
+	leaseHeld atomic.Bool  // leading, for LeaseHeld (any goroutine)
 	fence     Fence        // the lease epoch of this step (0: unfenced)
 	queueDown bool         // the last queue read failed (logged once per outage)
 	snap      []QueueEntry // the last queue snapshot (QueueSnapshotter)
@@ -420,13 +427,22 @@ func (l *Lobby) VerifySocketToken(ctx context.Context, token string) (SocketGran
 		return SocketGrant{}, ErrTokenReused
 	}
 	p, _ := c.player()
-	return SocketGrant{Player: p, Match: c.Match, Name: c.Name}, nil
+	return SocketGrant{Player: p, Match: c.Match, Name: c.Name, SID: c.SID}, nil
 }
 
 // KickPlayer is what a Directory may also implement: close a player's live
 // game sockets (after a logout). It returns how many it closed.
 type Kicker interface {
 	KickPlayer(p PlayerID, reason string) int
+}
+
+// SessionKicker is what a Directory may implement instead of Kicker when
+// the player's sockets live in other processes: close the sockets that
+// session sid of player p opened, wherever they are. It returns how many
+// it closed here, or -1 when they are closed elsewhere (a cluster
+// publishes the revocation to its game nodes).
+type SessionKicker interface {
+	KickSession(p PlayerID, sid, reason string) int
 }
 
 // verify parses a token of the given kind and checks its session is not
@@ -503,6 +519,7 @@ const matchmakerLease = "matchmaker"
 // process runs this step. Without shared Leases it always does.
 func (l *Lobby) lead(ctx context.Context) bool {
 	if l.leases == nil {
+		l.leaseHeld.Store(true)
 		return true
 	}
 	lctx, cancel := context.WithTimeout(ctx, l.storeTimeout)
@@ -526,6 +543,7 @@ func (l *Lobby) lead(ctx context.Context) bool {
 			l.log.Warn("matchmaker lease: store unusable; not matching", zap.Error(err))
 		}
 	}
+	l.leaseHeld.Store(held)
 	if held != l.leading {
 		l.leading = held
 		l.log.Info("matchmaker lease", zap.Bool("held", held), zap.String("holder", l.holder))
@@ -543,6 +561,7 @@ func (l *Lobby) unlockLease() {
 		l.log.Warn("matchmaker lease: release", zap.Error(err))
 	}
 	l.leading = false
+	l.leaseHeld.Store(false)
 }
 
 // subscribe forwards ticket changes announced by any lobby process to this

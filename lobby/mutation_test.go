@@ -166,7 +166,7 @@ func TestRevocationOutlivesTokens(t *testing.T) {
 	cfg.Now, cfg.Store = clk.Now, store
 	cfg.SessionTTL, cfg.RefreshTTL, cfg.SocketTokenTTL = time.Minute, time.Hour, 3*time.Hour
 	l := newEnv(t, cfg).l
-	if err := l.revoke("sid-1"); err != nil {
+	if err := l.revoke(1, "sid-1", "test"); err != nil {
 		t.Fatal(err)
 	}
 	if until := store.until["sid-1"]; !until.After(clk.Now().Add(3 * time.Hour)) {
@@ -185,7 +185,7 @@ func TestSocketTokensCounted(t *testing.T) {
 	if got := l.Metrics().TokensIssued; got != before+1 {
 		t.Fatalf("tokens issued %d, want %d", got, before+1)
 	}
-	if err := l.revoke("sid-7"); err != nil {
+	if err := l.revoke(7, "sid-7", "test"); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := l.mintSocket(7, "ada", "sid-7", "m1"); !errors.Is(err, ErrTokenRevoked) {

@@ -90,6 +90,17 @@ type NodeInfo struct {
 	Matches  int       `json:"matches"`  // matches running now
 	Draining bool      `json:"draining"` // finishing its matches; place nothing new
 	Seen     time.Time `json:"seen"`     // when the heartbeat was sent
+	// Live is each running match's tick and seated players at Seen, so
+	// match listings show them without a write per tick (stale by up to
+	// one heartbeat interval).
+	Live []MatchLoad `json:"live,omitempty"`
+}
+
+// MatchLoad is one running match's progress in a node's heartbeat.
+type MatchLoad struct {
+	ID      string     `json:"id"`
+	Tick    uint32     `json:"tick"`
+	Players []PlayerID `json:"players"` // seated players (connected, or within their reconnect grace)
 }
 
 // Spare returns how many more players the node takes (0 when draining).
@@ -116,6 +127,27 @@ type NodeRegistry interface {
 	ReapNode(ctx context.Context, id string) (claimed bool, err error)
 	// Deregister removes a node that leaves cleanly (after draining).
 	Deregister(ctx context.Context, id string) error
+}
+
+// Revocation is a revoked session, published to the game nodes so they
+// close its sockets.
+type Revocation struct {
+	Player PlayerID `json:"player"`
+	SID    string   `json:"sid"`
+}
+
+// Revocations carries session revocations from the lobbies to the game
+// nodes (Redis pub/sub). A revocation is stored (SessionStore.Revoke)
+// before it is published, so a node that missed a message re-checks its
+// seated players' sessions whenever its subscription (re)starts.
+type Revocations interface {
+	// PublishRevocation tells every subscribed node.
+	PublishRevocation(ctx context.Context, r Revocation) error
+	// SubscribeRevocations calls fn with each revocation until ctx ends,
+	// and with the zero Revocation whenever the subscription starts or
+	// starts again (messages may have been missed: re-check). It returns
+	// nil when ctx ends.
+	SubscribeRevocations(ctx context.Context, fn func(Revocation)) error
 }
 
 // Match states of a MatchRecord.

@@ -146,7 +146,7 @@ func run(ctx context.Context, args []string, ready func(addr string)) error {
 	if cl != nil && appCfg.Role == app.RoleNode {
 		appCfg.Lobby.PublicWSURL = "" // a node advertises it through the registry
 	}
-	o, err := ops.New(ops.Config{Level: &zc.Level, NoMetrics: *adminAddr == ""}, appCfg, log)
+	o, err := ops.New(ops.Config{Level: &zc.Level, NoMetrics: *adminAddr == "", Collectors: cl.Collectors()}, appCfg, log)
 	if err != nil {
 		return errors.Join(err, cl.Close())
 	}

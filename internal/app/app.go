@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -89,6 +90,10 @@ type App struct {
 	hooks *hooks                 // the game server's hooks and their queue to the lobby
 
 	draining atomic.Bool // set by SetDraining; /readyz answers 503 while set
+
+	sessMu    sync.Mutex               // guards the fields below
+	sessions  map[game.PlayerID]string // the session each player's latest socket was opened with
+	nextPrune int                      // prune sessions of players with no seat when it grows past this
 }
 
 // ErrDraining is Ready's answer while the App is draining.
@@ -293,6 +298,7 @@ func (a *App) authenticate(ctx context.Context, token string) (netcode.Grant, er
 	g, err := a.lobby.VerifySocketToken(ctx, token)
 	switch {
 	case err == nil:
+		a.noteSession(game.PlayerID(g.Player), g.SID)
 		return netcode.Grant{Player: game.PlayerID(g.Player), Match: g.Match, Name: g.Name}, nil
 	case errors.Is(err, lobby.ErrTokenExpired):
 		return netcode.Grant{}, errors.Join(netcode.ErrAuthExpired, err)
@@ -306,6 +312,42 @@ func (a *App) authenticate(ctx context.Context, token string) (netcode.Grant, er
 	default:
 		return netcode.Grant{}, errors.Join(netcode.ErrAuthInvalid, err)
 	}
+}
+
+// noteSession records the session of a player's socket, for SessionOf.
+// Players with no seat left are forgotten whenever the book doubles.
+func (a *App) noteSession(p game.PlayerID, sid string) {
+	a.sessMu.Lock()
+	defer a.sessMu.Unlock()
+	if a.sessions == nil {
+		a.sessions = make(map[game.PlayerID]string)
+	}
+	a.sessions[p] = sid
+	if len(a.sessions) < a.nextPrune {
+		return
+	}
+	seated := make(map[game.PlayerID]bool)
+	for _, m := range a.game.Matches() {
+		for _, q := range m.Players {
+			seated[q] = true
+		}
+	}
+	for q := range a.sessions {
+		if !seated[q] && q != p {
+			delete(a.sessions, q)
+		}
+	}
+	a.nextPrune = 2*len(a.sessions) + 1024
+}
+
+// SessionOf returns the session the player's latest game socket on this
+// process was opened with (a game node re-checks seated players'
+// sessions when it may have missed a revocation).
+func (a *App) SessionOf(p game.PlayerID) (sid string, ok bool) {
+	a.sessMu.Lock()
+	defer a.sessMu.Unlock()
+	sid, ok = a.sessions[p]
+	return sid, ok
 }
 
 // placer creates the matches the lobby forms.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -43,6 +44,29 @@ type MonitorConfig struct {
 	// OnReaped, if set, is called after a node was reaped, with its lost
 	// matches (tests and metrics).
 	OnReaped func(node string, lost []lobby.MatchRecord)
+	// Seats, if set, is swept every SweepEvery for seats left behind: a
+	// match that holds seats but is over (ended, lost, failed, gone from
+	// the directory, or running on a node that is no longer registered,
+	// which then marks it ended) at two sweeps in a row has its seats released,
+	// so its players can queue again. That happens when a seat release
+	// never arrived (a node that died before its hook queue delivered, or
+	// a shutdown whose deadline passed with the store away).
+	Seats SeatSweeper
+	// SweepEvery is how often Seats is swept. If zero, 10 seconds.
+	SweepEvery time.Duration
+	// Leader, if set, limits the sweep to the lobby for which it reports
+	// true (the matchmaker lease holder); otherwise every monitor sweeps.
+	Leader func() bool
+	// Metrics, if set, counts reaped nodes, lost matches, requeued
+	// players and swept seats, and keeps the live nodes' load.
+	Metrics *Metrics
+}
+
+// SeatSweeper lists the matches that hold seats and frees them;
+// *redisstore.Store implements it.
+type SeatSweeper interface {
+	SeatedMatches(ctx context.Context) ([]string, error)
+	ReleaseMatch(matchID string) ([]lobby.PlayerID, error)
 }
 
 // Monitor reaps dead game nodes. Every lobby process runs one; ReapNode
@@ -58,6 +82,10 @@ type Monitor struct {
 
 	mu       sync.Mutex // guards lastFail
 	lastFail time.Time  // when a store call last failed
+
+	// owned by the loop
+	lastSweep time.Time
+	overSeen  map[string]bool // matches found over with seats at the last sweep
 }
 
 // NewMonitor returns a Monitor; Start runs it. log may be nil.
@@ -74,7 +102,10 @@ func NewMonitor(cfg MonitorConfig, log *zap.Logger) (*Monitor, error) {
 	if cfg.Grace == 0 {
 		cfg.Grace = 3 * time.Second
 	}
-	if cfg.Interval < 0 || cfg.StoreTimeout < 0 || cfg.Grace < 0 {
+	if cfg.SweepEvery == 0 {
+		cfg.SweepEvery = 10 * time.Second
+	}
+	if cfg.Interval < 0 || cfg.StoreTimeout < 0 || cfg.Grace < 0 || cfg.SweepEvery < 0 {
 		return nil, fmt.Errorf("%w: negative monitor durations", ErrConfig)
 	}
 	if log == nil {
@@ -117,10 +148,96 @@ func (m *Monitor) loop() {
 		select {
 		case <-m.ctx.Done():
 			return
-		case <-t.C:
+		case now := <-t.C:
+			m.Round()
+			if m.cfg.Seats != nil && now.Sub(m.lastSweep) >= m.cfg.SweepEvery && (m.cfg.Leader == nil || m.cfg.Leader()) {
+				m.lastSweep = now
+				m.Sweep()
+			}
 		}
-		m.Round()
 	}
+}
+
+// Sweep looks for seats left behind once: the seats of a match found over
+// at this sweep and at the one before are released. It returns how many
+// seats it released. Call it from one goroutine at a time (the loop does).
+func (m *Monitor) Sweep() int {
+	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.StoreTimeout)
+	defer cancel()
+	ids, err := m.cfg.Seats.SeatedMatches(ctx)
+	if err != nil {
+		if m.ctx.Err() == nil {
+			m.log.Warn("seat sweep: list seated matches", zap.Error(err))
+		}
+		return 0
+	}
+	if len(ids) == 0 {
+		m.overSeen = nil
+		return 0
+	}
+	// The registered nodes, live or not yet reaped: a running match on a
+	// node that is neither (it deregistered without marking the match
+	// ended) is over too.
+	registered := make(map[string]bool)
+	live, err := m.cfg.Registry.Nodes(ctx)
+	if err == nil {
+		var dead []string
+		dead, err = m.cfg.Registry.DeadNodes(ctx)
+		for _, n := range live {
+			registered[n.ID] = true
+		}
+		for _, id := range dead {
+			registered[id] = true
+		}
+	}
+	if err != nil {
+		m.log.Warn("seat sweep: list nodes", zap.Error(err))
+		return 0
+	}
+	over := make(map[string]bool)
+	freed := 0
+	for _, id := range ids {
+		rec, ok, err := m.cfg.Matches.MatchRecord(ctx, id)
+		if err != nil {
+			m.log.Warn("seat sweep: read match", zap.String("match", id), zap.Error(err))
+			return freed // the store is away: the next sweep starts over
+		}
+		orphan := ok && !lobby.MatchStateFinal(rec.State) && !registered[rec.Node]
+		if ok && !lobby.MatchStateFinal(rec.State) && !orphan {
+			continue
+		}
+		if !m.overSeen[id] {
+			over[id] = true // released at the next sweep if still seated
+			continue
+		}
+		if orphan {
+			// Its node left the registry without saying: the match ended
+			// with it.
+			if _, _, err := m.cfg.Matches.SetMatchState(ctx, id, lobby.MatchEnded); err != nil {
+				m.log.Warn("seat sweep: end a match of a gone node", zap.String("match", id), zap.Error(err))
+				over[id] = true
+				continue
+			}
+			rec.State = "running on gone node " + rec.Node
+		}
+		players, err := m.cfg.Seats.ReleaseMatch(id)
+		if err != nil {
+			m.log.Warn("seat sweep: release", zap.String("match", id), zap.Error(err))
+			over[id] = true
+			continue
+		}
+		if len(players) > 0 {
+			freed += len(players)
+			state := "gone"
+			if ok {
+				state = rec.State
+			}
+			m.log.Warn("seat sweep: released seats left behind", zap.String("match", id), zap.String("state", state), zap.Int("seats", len(players)))
+		}
+	}
+	m.overSeen = over
+	m.cfg.Metrics.count(func(x *Metrics) *atomic.Uint64 { return &x.seatsSwept }, freed)
+	return freed
 }
 
 // Round looks for dead nodes once and reaps those this lobby claims. It
@@ -128,6 +245,11 @@ func (m *Monitor) loop() {
 func (m *Monitor) Round() []string {
 	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.StoreTimeout)
 	defer cancel()
+	if m.cfg.Metrics != nil {
+		if nodes, err := m.cfg.Registry.Nodes(ctx); err == nil {
+			m.cfg.Metrics.setNodes(nodes)
+		}
+	}
 	dead, err := m.cfg.Registry.DeadNodes(ctx)
 	now := time.Now()
 	m.mu.Lock()
@@ -161,6 +283,8 @@ func (m *Monitor) Round() []string {
 		}
 		reaped = append(reaped, id)
 		lost := m.reap(ctx, id)
+		m.cfg.Metrics.count(func(x *Metrics) *atomic.Uint64 { return &x.reaped }, 1)
+		m.cfg.Metrics.count(func(x *Metrics) *atomic.Uint64 { return &x.matchesLost }, len(lost))
 		if m.cfg.OnReaped != nil {
 			m.cfg.OnReaped(id, lost)
 		}
@@ -200,7 +324,8 @@ func (m *Monitor) reap(ctx context.Context, node string) []lobby.MatchRecord {
 		}
 		_ = m.cfg.Lobby.RecordResult(res) // logged by the lobby
 		m.cfg.Lobby.MatchEnded(cur.ID)
-		m.cfg.Lobby.MatchLost(ctx, lobby.LostMatch{ID: cur.ID, Players: cur.Players})
+		n := m.cfg.Lobby.MatchLost(ctx, lobby.LostMatch{ID: cur.ID, Players: cur.Players})
+		m.cfg.Metrics.count(func(x *Metrics) *atomic.Uint64 { return &x.playersRequeued }, n)
 	}
 	m.log.Warn("game node dead: its matches are lost", zap.String("node", node), zap.Int("matches", len(lost)))
 	return lost

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -13,6 +14,7 @@ import (
 	"github.com/rallypoint/rallypoint/game"
 	"github.com/rallypoint/rallypoint/lobby"
 	"github.com/rallypoint/rallypoint/netcode"
+	"github.com/rallypoint/rallypoint/netcode/wire"
 )
 
 // NodeConfig configures a game node's agent.
@@ -44,6 +46,19 @@ type NodeConfig struct {
 	Draining func() bool
 	// StoreTimeout bounds each store call. If zero, 2 seconds is used.
 	StoreTimeout time.Duration
+	// Revocations, if set, brings revoked sessions from the lobbies: the
+	// node closes their sockets with 4003 (as a logout does in one
+	// process). Whenever the subscription (re)starts, the node re-checks
+	// the sessions of its connected players with Sessions and Revoked, so
+	// a revocation published while it was away still closes its sockets.
+	Revocations lobby.Revocations
+	// Sessions returns the session a player's socket on this node was
+	// opened with (app.App.SessionOf). Revoked reports whether a session
+	// was revoked (lobby.Store.Revoked). Both are needed for the re-check.
+	Sessions func(game.PlayerID) (string, bool)
+	Revoked  func(sid string) (bool, error)
+	// Metrics, if set, counts the agent's work.
+	Metrics *Metrics
 }
 
 // ErrConfig wraps every configuration error of this package.
@@ -143,6 +158,10 @@ func (n *Node) Start() error {
 	n.wg.Add(2)
 	go n.heartbeatLoop()
 	go n.placementLoop()
+	if n.cfg.Revocations != nil {
+		n.wg.Add(1)
+		go n.revocationLoop()
+	}
 	n.log.Info("game node registered", zap.String("ws_url", n.cfg.WSURL), zap.Int("capacity", n.cfg.Capacity),
 		zap.Duration("heartbeat", n.cfg.Heartbeat), zap.Duration("ttl", n.cfg.TTL))
 	return err
@@ -184,21 +203,92 @@ func (n *Node) Shutdown(ctx context.Context) error {
 }
 
 // info is the node's heartbeat now: every seat (humans and bots) of its
-// matches counts against Capacity.
+// matches counts against Capacity, and each running match's tick and
+// players ride along for the lobbies' match listings.
 func (n *Node) info() lobby.NodeInfo {
 	ms := n.srv.Matches()
 	seats := 0
+	live := make([]lobby.MatchLoad, 0, len(ms))
 	for _, m := range ms {
 		seats += len(m.Players) + m.Bots
+		l := lobby.MatchLoad{ID: m.ID, Tick: m.Tick, Players: make([]lobby.PlayerID, len(m.Players))}
+		for i, p := range m.Players {
+			l.Players[i] = lobby.PlayerID(p)
+		}
+		live = append(live, l)
 	}
 	return lobby.NodeInfo{ID: n.cfg.ID, WSURL: n.cfg.WSURL, Capacity: n.cfg.Capacity, Players: seats,
-		Matches: len(ms), Draining: n.cfg.Draining(), Seen: time.Now()}
+		Matches: len(ms), Draining: n.cfg.Draining(), Seen: time.Now(), Live: live}
 }
 
 func (n *Node) heartbeat() error {
 	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.StoreTimeout)
 	defer cancel()
-	return n.cfg.Registry.Heartbeat(ctx, n.info(), n.cfg.TTL)
+	err := n.cfg.Registry.Heartbeat(ctx, n.info(), n.cfg.TTL)
+	n.cfg.Metrics.heartbeat(err)
+	return err
+}
+
+// revocationLoop closes the sockets of sessions the lobbies revoke, and
+// re-checks every connected player's session whenever the subscription
+// (re)starts.
+func (n *Node) revocationLoop() {
+	defer n.wg.Done()
+	for n.ctx.Err() == nil {
+		err := n.cfg.Revocations.SubscribeRevocations(n.ctx, func(r lobby.Revocation) {
+			if r.SID == "" {
+				n.recheckSessions()
+				return
+			}
+			n.revoked(r)
+		})
+		if err != nil && n.ctx.Err() == nil {
+			n.log.Warn("revocation subscription", zap.Error(err))
+			select {
+			case <-n.ctx.Done():
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// revoked closes player r.Player's sockets unless they belong to another
+// session (the player signed in again).
+func (n *Node) revoked(r lobby.Revocation) {
+	p := game.PlayerID(r.Player)
+	if n.cfg.Sessions != nil {
+		if sid, ok := n.cfg.Sessions(p); ok && sid != r.SID {
+			return
+		}
+	}
+	if k := n.srv.KickPlayer(p, wire.CodeTokenRevoked, "session revoked"); k > 0 {
+		n.cfg.Metrics.kicked(k)
+		n.log.Info("revoked session: sockets closed", zap.Uint32("player", uint32(p)), zap.Int("sockets", k))
+	}
+}
+
+// recheckSessions closes the sockets of seated players whose session was
+// revoked (while the subscription was away).
+func (n *Node) recheckSessions() {
+	if n.cfg.Sessions == nil || n.cfg.Revoked == nil {
+		return
+	}
+	for _, m := range n.srv.Matches() {
+		for _, p := range m.Players {
+			sid, ok := n.cfg.Sessions(p)
+			if !ok {
+				continue
+			}
+			revoked, err := n.cfg.Revoked(sid)
+			if err != nil {
+				n.log.Warn("re-check sessions", zap.Error(err))
+				return // the next (re)subscription checks again
+			}
+			if revoked {
+				n.revoked(lobby.Revocation{Player: lobby.PlayerID(p), SID: sid})
+			}
+		}
+	}
 }
 
 func (n *Node) heartbeatLoop() {
@@ -286,6 +376,7 @@ func (n *Node) place(rec lobby.MatchRecord) {
 	// A placement the lobby gave up on (its ack timed out) is not created.
 	if cur, ok, err := n.cfg.Matches.MatchRecord(ctx, rec.ID); err == nil && (!ok || cur.State != lobby.MatchPlacing || cur.Node != n.cfg.ID) {
 		n.log.Info("placement withdrawn", zap.String("match", rec.ID))
+		n.cfg.Metrics.count(func(m *Metrics) *atomic.Uint64 { return &m.consumedWithdrawn }, 1)
 		return
 	}
 	if n.cfg.Draining() {
@@ -297,6 +388,11 @@ func (n *Node) place(rec lobby.MatchRecord) {
 		n.mu.Lock()
 		n.created[rec.ID] = true
 		n.mu.Unlock()
+	}
+	if state == lobby.MatchRunning {
+		n.cfg.Metrics.count(func(m *Metrics) *atomic.Uint64 { return &m.consumedCreated }, 1)
+	} else {
+		n.cfg.Metrics.count(func(m *Metrics) *atomic.Uint64 { return &m.consumedRefused }, 1)
 	}
 	if _, _, err := n.cfg.Matches.SetMatchState(ctx, rec.ID, state); err != nil {
 		n.log.Warn("acknowledge placement", zap.String("match", rec.ID), zap.String("state", state), zap.Error(err))

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -20,6 +21,8 @@ var (
 	_ lobby.PlacementFinder = (*Placer)(nil)
 	_ lobby.MatchDirectory  = Directory{}
 	_ lobby.MatchLocator    = Directory{}
+	_ lobby.SessionKicker   = Directory{}
+	_ lobby.MatchChecker    = Directory{}
 )
 
 // ErrNoNode is Place's error when no live game node has room: the lobby
@@ -46,6 +49,8 @@ type PlacerConfig struct {
 	TicketRetention time.Duration
 	// Poll is how often the acknowledgement is read. If zero, 10 ms.
 	Poll time.Duration
+	// Metrics, if set, counts the placements by outcome.
+	Metrics *Metrics
 }
 
 // Placer is the lobby's lobby.Placer over game nodes: the least-loaded
@@ -171,7 +176,13 @@ func (p *Placer) Place(ctx context.Context, req lobby.PlaceRequest) (lobby.Place
 		}
 		pl, err := p.placeOn(ctx, n, req, matchIDFor(req.Key, i))
 		if err == nil {
+			p.cfg.Metrics.count(func(m *Metrics) *atomic.Uint64 { return &m.placedOK }, 1)
 			return pl, nil
+		}
+		if errors.Is(err, errNoAck) {
+			p.cfg.Metrics.count(func(m *Metrics) *atomic.Uint64 { return &m.placedWithdrawn }, 1)
+		} else {
+			p.cfg.Metrics.count(func(m *Metrics) *atomic.Uint64 { return &m.placedFailed }, 1)
 		}
 		errs = append(errs, fmt.Errorf("node %s: %w", n.ID, err))
 		p.mu.Lock()
@@ -183,6 +194,9 @@ func (p *Placer) Place(ctx context.Context, req lobby.PlaceRequest) (lobby.Place
 	}
 	return lobby.Placement{}, errors.Join(append([]error{ErrNoNode}, errs...)...)
 }
+
+// errNoAck is placeOn's error when the node did not acknowledge in time.
+var errNoAck = errors.New("no acknowledgement")
 
 // placeOn sends the match to node n and waits for its acknowledgement.
 func (p *Placer) placeOn(ctx context.Context, n lobby.NodeInfo, req lobby.PlaceRequest, id string) (lobby.Placement, error) {
@@ -219,7 +233,7 @@ func (p *Placer) placeOn(ctx context.Context, n lobby.NodeInfo, req lobby.PlaceR
 			if st := p.withdraw(rec.ID); st == lobby.MatchRunning {
 				return lobby.Placement{MatchID: rec.ID, WSURL: n.WSURL}, nil
 			}
-			return lobby.Placement{}, fmt.Errorf("no acknowledgement within %v", p.cfg.AckTimeout)
+			return lobby.Placement{}, fmt.Errorf("%w within %v", errNoAck, p.cfg.AckTimeout)
 		case <-t.C:
 		}
 	}
@@ -269,11 +283,18 @@ func (p *Placer) withdraw(id string) string {
 // Directory is the lobby's lobby.MatchDirectory and lobby.MatchLocator
 // over the cluster's match directory. Matches that ended or were lost are
 // not listed: the lobby then serves their results (a lost match shows
-// state "lost").
+// state "lost"). With Registry set, running matches show the tick and
+// players of their node's last heartbeat (stale by up to one heartbeat
+// interval). With Revocations set it is a lobby.SessionKicker: a revoked
+// session is published to the game nodes, which close its sockets.
 type Directory struct {
-	Store lobby.MatchStore
+	Store       lobby.MatchStore
+	Registry    lobby.NodeRegistry
+	Revocations lobby.Revocations
 	// Timeout bounds each store call. If zero, 2 seconds is used.
 	Timeout time.Duration
+	// OnStoreError, if set, is called for each failed store call (metrics).
+	OnStoreError func(op string, err error)
 }
 
 func (d Directory) ctx() (context.Context, context.CancelFunc) {
@@ -284,9 +305,40 @@ func (d Directory) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), t)
 }
 
-func summary(m lobby.MatchRecord) lobby.MatchSummary {
-	return lobby.MatchSummary{ID: m.ID, Mode: m.Mode, State: m.State, Players: append([]lobby.PlayerID{}, m.Players...), Bots: m.Bots,
+func (d Directory) failed(op string, err error) {
+	if err != nil && d.OnStoreError != nil {
+		d.OnStoreError(op, err)
+	}
+}
+
+func summary(m lobby.MatchRecord, live map[string]lobby.MatchLoad) lobby.MatchSummary {
+	s := lobby.MatchSummary{ID: m.ID, Mode: m.Mode, State: m.State, Players: append([]lobby.PlayerID{}, m.Players...), Bots: m.Bots,
 		MaxPlayers: len(m.Players) + m.Bots}
+	if l, ok := live[m.ID]; ok {
+		s.Tick = l.Tick
+		s.Players = append([]lobby.PlayerID{}, l.Players...)
+	}
+	return s
+}
+
+// live returns the running matches' progress from the nodes' heartbeats
+// (nil without a Registry).
+func (d Directory) live(ctx context.Context) map[string]lobby.MatchLoad {
+	if d.Registry == nil {
+		return nil
+	}
+	nodes, err := d.Registry.Nodes(ctx)
+	if err != nil {
+		d.failed("nodes", err)
+		return nil
+	}
+	live := make(map[string]lobby.MatchLoad)
+	for _, n := range nodes {
+		for _, l := range n.Live {
+			live[l.ID] = l
+		}
+	}
+	return live
 }
 
 // Matches implements lobby.MatchDirectory: the running matches.
@@ -295,12 +347,14 @@ func (d Directory) Matches() []lobby.MatchSummary {
 	defer cancel()
 	ms, err := d.Store.LiveMatches(ctx)
 	if err != nil {
+		d.failed("live matches", err)
 		return nil
 	}
+	live := d.live(ctx)
 	out := make([]lobby.MatchSummary, 0, len(ms))
 	for _, m := range ms {
 		if m.State == lobby.MatchRunning {
-			out = append(out, summary(m))
+			out = append(out, summary(m, live))
 		}
 	}
 	return out
@@ -311,10 +365,11 @@ func (d Directory) Match(id string) (lobby.MatchSummary, bool) {
 	ctx, cancel := d.ctx()
 	defer cancel()
 	m, ok, err := d.Store.MatchRecord(ctx, id)
+	d.failed("match record", err)
 	if err != nil || !ok || m.State != lobby.MatchRunning {
 		return lobby.MatchSummary{}, false
 	}
-	return summary(m), true
+	return summary(m, d.live(ctx)), true
 }
 
 // MatchWSURL implements lobby.MatchLocator.
@@ -322,8 +377,40 @@ func (d Directory) MatchWSURL(id string) (string, bool) {
 	ctx, cancel := d.ctx()
 	defer cancel()
 	m, ok, err := d.Store.MatchRecord(ctx, id)
+	d.failed("match record", err)
 	if err != nil || !ok || lobby.MatchStateFinal(m.State) || m.WSURL == "" {
 		return "", false
 	}
 	return m.WSURL, true
+}
+
+// MatchOver implements lobby.MatchChecker: a match whose record is final
+// or gone (records of finished matches expire after an hour; seats are
+// only given in matches whose record exists) is over.
+func (d Directory) MatchOver(ctx context.Context, id string) (bool, error) {
+	m, ok, err := d.Store.MatchRecord(ctx, id)
+	if err != nil {
+		d.failed("match record", err)
+		return false, err
+	}
+	return !ok || lobby.MatchStateFinal(m.State), nil
+}
+
+// KickSession implements lobby.SessionKicker: it publishes the revocation
+// to the game nodes (each closes the session's sockets with 4003) and
+// returns -1, or 0 without Revocations. A node that misses the message
+// re-checks its players' sessions when its subscription comes back, and
+// the revocation itself is stored, so the session's tokens are refused
+// everywhere regardless.
+func (d Directory) KickSession(p lobby.PlayerID, sid, _ string) int {
+	if d.Revocations == nil {
+		return 0
+	}
+	ctx, cancel := d.ctx()
+	defer cancel()
+	if err := d.Revocations.PublishRevocation(ctx, lobby.Revocation{Player: p, SID: sid}); err != nil {
+		d.failed("publish revocation", err)
+		return 0
+	}
+	return -1
 }

@@ -9,7 +9,10 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"go.uber.org/zap"
 
@@ -35,6 +38,9 @@ type Options struct {
 	// Capacity, Heartbeat and TTL are the node's (NodeConfig).
 	Capacity       int
 	Heartbeat, TTL time.Duration
+	// SweepEvery is how often the matchmaking lobby sweeps seats left
+	// behind (MonitorConfig.SweepEvery). If zero, 10 seconds.
+	SweepEvery time.Duration
 }
 
 // Cluster is one process's part of a cluster: the Redis store, and the
@@ -45,9 +51,12 @@ type Cluster struct {
 	store *redisstore.Store
 	log   *zap.Logger
 
+	metrics *Metrics
+
 	// set by Start
 	node    *Node
 	monitor *Monitor
+	lobby   atomic.Pointer[lobby.Lobby] // for the lease metric
 }
 
 // Enabled reports whether the options ask for a cluster (a Redis URL).
@@ -86,18 +95,26 @@ func Prepare(ctx context.Context, opt Options, cfg *app.Config, log *zap.Logger)
 		return nil, err
 	}
 	c := &Cluster{opt: opt, store: st, log: log.Named("cluster")}
+	var leaseHeld func() bool
+	if role != app.RoleNode {
+		leaseHeld = func() bool {
+			l := c.lobby.Load()
+			return l != nil && l.LeaseHeld()
+		}
+	}
+	c.metrics = NewMetrics(leaseHeld, st.Errors)
 	lc.Store, lc.Tickets, lc.Assignments, lc.Results = st, st, st, st
 	lc.Queue, lc.Leases, lc.TicketEvents, lc.UsedTokens = st, st, st, st
 	lc.Recovery = st
 	lc.DataDir = "" // everything lives in Redis
 	if role != app.RoleNode {
-		p, err := NewPlacer(PlacerConfig{Registry: st, Matches: st, Placements: st, Recovery: st}, c.log)
+		p, err := NewPlacer(PlacerConfig{Registry: st, Matches: st, Placements: st, Recovery: st, Metrics: c.metrics}, c.log)
 		if err != nil {
 			_ = st.Close()
 			return nil, err
 		}
 		cfg.Placer = p
-		cfg.Directory = Directory{Store: st}
+		cfg.Directory = Directory{Store: st, Registry: st, Revocations: st}
 	}
 	return c, nil
 }
@@ -132,7 +149,8 @@ func (c *Cluster) Start(a *app.App, addr string) error {
 			ws = "ws://" + net.JoinHostPort(host, port) + "/v1/ws"
 		}
 		n, err := NewNode(NodeConfig{ID: c.opt.NodeID, WSURL: ws, Capacity: c.opt.Capacity, Heartbeat: c.opt.Heartbeat, TTL: c.opt.TTL,
-			Registry: c.store, Matches: c.store, Placements: c.store, Games: a.Games(), Draining: a.Draining}, a.Game(), c.log)
+			Registry: c.store, Matches: c.store, Placements: c.store, Games: a.Games(), Draining: a.Draining,
+			Revocations: c.store, Sessions: a.SessionOf, Revoked: c.store.Revoked, Metrics: c.metrics}, a.Game(), c.log)
 		if err != nil {
 			return err
 		}
@@ -148,7 +166,9 @@ func (c *Cluster) Start(a *app.App, addr string) error {
 		if interval == 0 {
 			interval = time.Second
 		}
-		m, err := NewMonitor(MonitorConfig{Registry: c.store, Matches: c.store, Lobby: a.Lobby(), Interval: interval / 2, Grace: c.opt.TTL}, c.log)
+		c.lobby.Store(a.Lobby())
+		m, err := NewMonitor(MonitorConfig{Registry: c.store, Matches: c.store, Lobby: a.Lobby(), Interval: interval / 2, Grace: c.opt.TTL,
+			Seats: c.store, Leader: a.Lobby().LeaseHeld, SweepEvery: c.opt.SweepEvery, Metrics: c.metrics}, c.log)
 		if err != nil {
 			return err
 		}
@@ -183,6 +203,15 @@ func (c *Cluster) Close() error {
 		return nil
 	}
 	return c.store.Close()
+}
+
+// Collectors returns the cluster's Prometheus collectors, for the admin
+// listener's /metrics (none for a nil Cluster).
+func (c *Cluster) Collectors() []prometheus.Collector {
+	if c == nil {
+		return nil
+	}
+	return []prometheus.Collector{c.metrics}
 }
 
 // NodeID returns the node id (RoleNode, RoleAll).

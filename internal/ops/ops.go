@@ -36,6 +36,9 @@ type Config struct {
 	// (and to measure what the metrics cost). The admin handler still
 	// works; its histograms stay empty.
 	NoMetrics bool
+	// Collectors are registered on /metrics besides the server's own
+	// (the cluster's, for instance).
+	Collectors []prometheus.Collector
 }
 
 // Ops is the App with its operations surface: the public handler counted
@@ -108,6 +111,14 @@ func New(cfg Config, appCfg app.Config, log *zap.Logger) (*Ops, error) {
 		reg.Register(m.httpRequests),
 	); err != nil {
 		return nil, errors.Join(err, a.Shutdown(context.Background()))
+	}
+	for _, c := range cfg.Collectors {
+		if c == nil {
+			continue
+		}
+		if err := reg.Register(c); err != nil {
+			return nil, errors.Join(err, a.Shutdown(context.Background()))
+		}
 	}
 	o := &Ops{cfg: cfg, app: a, log: log.Named("ops"), metrics: m, reg: reg}
 	o.streams, o.cancelStreams = context.WithCancel(context.Background())

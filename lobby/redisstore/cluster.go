@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -469,4 +470,19 @@ func (s *Store) NextPlacements(ctx context.Context, node string, wait time.Durat
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// SeatedMatches returns the ids of the matches that hold seats (SCAN over
+// seats:*), for the lobby's sweep of seats left behind by a release that
+// never arrived. It costs one pass over the keyspace: run it seldom.
+func (s *Store) SeatedMatches(ctx context.Context) ([]string, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	prefix := s.keys.seats("")
+	var out []string
+	iter := s.c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		out = append(out, strings.TrimPrefix(iter.Val(), prefix))
+	}
+	return out, s.wrap("seated matches", iter.Err())
 }

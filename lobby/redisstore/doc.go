@@ -57,6 +57,7 @@
 //	queue:mode:<mode>              zset    queued ticket ids by arrival seq; same as queue:entries
 //	queue:seq                      string  arrival counter (INCR); permanent
 //	ticket-events                  channel pub/sub: ticket ids that changed; no storage
+//	revocations                    channel pub/sub: revoked sessions (player, sid) for the game nodes; no storage
 //	jti:<jti>                      string  used socket token; until the token expires (2 min)
 //	lease:<name>                   string  lease holder ("matchmaker"); LeaseTTL (3 s), renewed
 //	                                       every matchmaking step by the holder

@@ -283,7 +283,41 @@ func (s *Store) PublishTicket(ctx context.Context, id lobby.TicketID) error {
 // meanwhile are missed, so after every re-subscription fn gets "" (re-read
 // everything). A ping every few quiet seconds finds a dead connection.
 func (s *Store) SubscribeTickets(ctx context.Context, fn func(lobby.TicketID)) error {
-	ps := s.c.Subscribe(ctx, s.keys.ticketEvents())
+	return s.subscribe(ctx, s.keys.ticketEvents(), func(payload string) { fn(lobby.TicketID(payload)) }, func(first bool) {
+		if !first {
+			fn("") // re-subscribed: changes may have been missed
+		}
+	})
+}
+
+// PublishRevocation implements lobby.Revocations (PUBLISH).
+func (s *Store) PublishRevocation(ctx context.Context, r lobby.Revocation) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	return s.wrap("publish revocation", s.c.Publish(ctx, s.keys.revocations(), b).Err())
+}
+
+// SubscribeRevocations implements lobby.Revocations (SUBSCRIBE): fn gets
+// the zero Revocation at every (re-)subscription, the first included.
+func (s *Store) SubscribeRevocations(ctx context.Context, fn func(lobby.Revocation)) error {
+	return s.subscribe(ctx, s.keys.revocations(), func(payload string) {
+		var r lobby.Revocation
+		if json.Unmarshal([]byte(payload), &r) == nil && r.SID != "" {
+			fn(r)
+		}
+	}, func(bool) { fn(lobby.Revocation{}) })
+}
+
+// subscribe runs a subscription to channel until ctx ends: onMsg gets each
+// message, onSub each confirmed (re-)subscription (first is true once).
+// go-redis reconnects and re-subscribes after a connection loss; a ping
+// every few quiet seconds finds a dead connection.
+func (s *Store) subscribe(ctx context.Context, channel string, onMsg func(string), onSub func(first bool)) error {
+	ps := s.c.Subscribe(ctx, channel)
 	defer ps.Close()
 	stop := context.AfterFunc(ctx, func() { _ = ps.Close() }) // unblocks Receive
 	defer stop()
@@ -308,13 +342,11 @@ func (s *Store) SubscribeTickets(ctx context.Context, fn func(lobby.TicketID)) e
 		switch m := msg.(type) {
 		case *redis.Subscription:
 			if m.Kind == "subscribe" {
-				if subscribed {
-					fn("") // re-subscribed: changes may have been missed
-				}
+				onSub(!subscribed)
 				subscribed = true
 			}
 		case *redis.Message:
-			fn(lobby.TicketID(m.Payload))
+			onMsg(m.Payload)
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -70,7 +71,13 @@ type Store struct {
 	own  bool // Close closes c
 	opt  Options
 	keys keys
+
+	errs atomic.Uint64 // calls that failed with ErrStoreUnavailable
 }
+
+// Errors returns how many store calls failed because Redis did not answer
+// or refused (ErrStoreUnavailable), for metrics.
+func (s *Store) Errors() uint64 { return s.errs.Load() }
 
 // Open connects to the Redis at url (redis://[user:password@]host:port/db,
 // or rediss:// for TLS) and checks that it answers. Close closes the
@@ -157,6 +164,7 @@ func (s *Store) wrap(op string, err error) error {
 	case errors.Is(err, redis.ErrClosed):
 		return fmt.Errorf("%w: redis %s", lobby.ErrClosed, op)
 	}
+	s.errs.Add(1)
 	return fmt.Errorf("%w: redis %s: %v", lobby.ErrStoreUnavailable, op, err)
 }
 
@@ -190,6 +198,7 @@ func (k keys) queueVersion() string           { return k.p + "queue:version" }
 func (k keys) leaseEpoch(name string) string  { return k.p + "lease-epoch:" + name }
 func (k keys) placing() string                { return k.p + "mm:placing" }
 func (k keys) ticketEvents() string           { return k.p + "ticket-events" }
+func (k keys) revocations() string            { return k.p + "revocations" }
 func (k keys) node(id string) string          { return k.p + "node:" + id }
 func (k keys) nodes() string                  { return k.p + "nodes" }
 func (k keys) match(id string) string         { return k.p + "match:" + id }

@@ -20,6 +20,11 @@ import (
 var (
 	ErrClosed    = errors.New("client: connection closed")
 	ErrHandshake = errors.New("client: handshake failed")
+	// ErrSeatGone is what a TokenSource wraps when the lobby says the
+	// player holds no seat in the match any more (its match ended or was
+	// lost with its game node): automatic reconnection stops at once
+	// instead of using up its attempts, so the caller can queue again.
+	ErrSeatGone = errors.New("client: seat gone")
 )
 
 // CloseError is how the server ended a connection.
@@ -101,7 +106,7 @@ func WithTokenSource(ts TokenSource) Option { return func(o *options) { o.tokens
 // WithAutoReconnect resumes the seat by itself after an unexpected drop,
 // with exponential backoff and jitter between min and max, giving up after
 // attempts tries (0: until the connection is closed or the close is
-// permanent).
+// permanent), or at once when the TokenSource's error wraps ErrSeatGone.
 func WithAutoReconnect(min, max time.Duration, attempts int) Option {
 	return func(o *options) {
 		o.reconnect, o.backoffMin, o.backoffMax, o.maxAttempts = true, min, max, attempts
@@ -497,7 +502,7 @@ func (c *Client) reconnectLoop() {
 			return
 		}
 		var ce *CloseError
-		if errors.As(err, &ce) && ce.Permanent() || errors.Is(err, ErrClosed) {
+		if errors.As(err, &ce) && ce.Permanent() || errors.Is(err, ErrClosed) || errors.Is(err, ErrSeatGone) {
 			break
 		}
 		backoff = min(backoff*2, c.opts.backoffMax)
