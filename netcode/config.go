@@ -2,6 +2,7 @@ package netcode
 
 import (
 	"context"
+	"os"
 	"errors"
 	"fmt"
 	"net"
@@ -144,6 +145,24 @@ type Config struct {
 	// exporters (internal/ops) feed their tick histograms from it.
 	TickObserver func(mode string) func(game.TickTiming)
 
+	// ReadPath chooses how seated sockets are read: ReadPathTick (the
+	// match goroutine reads each socket once per tick, without blocking,
+	// and writes each client's messages of a tick in one write) or
+	// ReadPathLoop (gws's ReadLoop, a goroutine per connection, and a
+	// writer goroutine per connection with work). If empty, the
+	// environment variable RALLYPOINT_READ_PATH is used when set (tests
+	// run both paths with it), else DefaultReadPath. A socket without a
+	// file descriptor (TLS served by the process) always takes the loop
+	// path.
+	ReadPath string
+	// NullSnapshot, when positive, makes every match a null game for
+	// benchmarks: the handshake, seating and read path are the real ones,
+	// but the game is not stepped and nothing is encoded; every tick each
+	// client is sent the same NullSnapshot-byte message, a valid keyframe
+	// Snapshot (only its tick changes), and inputs are read and dropped.
+	// It must be at least MinNullSnapshot. Benchmark only.
+	NullSnapshot int
+
 	// housekeep is how often a match runs its housekeeping (grace periods,
 	// idle sockets, pings). If zero, 1s is used. Only tests change it.
 	housekeep time.Duration
@@ -197,8 +216,27 @@ func (c *Config) setDefaults() error {
 	if c.Modes == nil {
 		c.Modes = game.Modes()
 	}
+	if c.ReadPath == "" {
+		c.ReadPath = os.Getenv("RALLYPOINT_READ_PATH")
+	}
+	if c.ReadPath == "" {
+		c.ReadPath = DefaultReadPath
+	}
+	if c.ReadPath != ReadPathLoop && c.ReadPath != ReadPathTick {
+		return fmt.Errorf("netcode: ReadPath %q is neither %q nor %q", c.ReadPath, ReadPathLoop, ReadPathTick)
+	}
+	if c.NullSnapshot != 0 && (c.NullSnapshot < MinNullSnapshot || c.NullSnapshot > MaxNullSnapshot) {
+		return fmt.Errorf("netcode: NullSnapshot %d out of range %d..%d", c.NullSnapshot, MinNullSnapshot, MaxNullSnapshot)
+	}
 	return nil
 }
+
+// Read paths (Config.ReadPath).
+const (
+	ReadPathLoop    = "loop" // gws's ReadLoop: a read goroutine per connection
+	ReadPathTick    = "tick" // the match goroutine reads every socket once per tick
+	DefaultReadPath = ReadPathLoop
+)
 
 // MatchSpec describes a match to create.
 type MatchSpec struct {

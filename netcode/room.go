@@ -81,6 +81,9 @@ type room struct {
 	scratch   []byte
 	evBuf     []byte
 	evEnds    []int
+	rbuf      []byte // tick path: the read buffer every socket is read into
+	wbuf      []byte // tick path: one client's framed messages of a tick
+	null      []byte // Config.NullSnapshot: the fixed snapshot (nil: a real game)
 	lastHouse time.Time
 	lastPing  time.Time
 	hadHumans bool
@@ -108,6 +111,9 @@ func newRoom(s *Server, spec MatchSpec, mode game.Mode) (*room, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.cfg.NullSnapshot > 0 {
+		sim = nullSim{sim}
+	}
 	inFlight := uint32(s.cfg.MaxInFlight)
 	if inFlight == 0 {
 		inFlight = uint32(hz)
@@ -127,6 +133,12 @@ func newRoom(s *Server, spec MatchSpec, mode game.Mode) (*room, error) {
 		released: make(map[game.PlayerID]string),
 	}
 	lc := game.LoopConfig{Hz: hz}
+	if s.cfg.ReadPath == ReadPathTick {
+		lc.BeforeTick = r.readTicks
+	}
+	if s.cfg.NullSnapshot > 0 {
+		r.null = nullSnapshot(s.cfg.NullSnapshot)
+	}
 	if obs := s.cfg.TickObserver; obs != nil {
 		lc.Observe = obs(mode.Name)
 	}
@@ -230,8 +242,11 @@ func (r *room) run() {
 		}
 	}
 	for _, s := range r.order {
-		if s.conn != nil {
-			s.conn.closeQuiet(code, text)
+		if c := s.conn; c != nil {
+			c.closeQuiet(code, text)
+			if c.tick != nil {
+				r.release2Writer(c) // nobody reads it any more: a writer closes it
+			}
 		}
 	}
 	r.publish("over")
@@ -290,6 +305,12 @@ func (r *room) attach(ctx context.Context, c *conn, g Grant) error {
 }
 
 func (r *room) attachOnLoop(c *conn, g Grant) error {
+	if s := r.seats[g.Player]; s != nil && s.conn != nil && s.conn.tick != nil && s.conn.state.Load() == stateAttached {
+		// On the tick path a dead socket is noticed by the next tick's
+		// read: read it now, so a reconnect right after a drop resumes the
+		// seat (settled) instead of replacing a live connection.
+		r.readTick(s, s.conn, time.Now().UnixNano())
+	}
 	s := r.seats[g.Player]
 	if s == nil {
 		if reason, ok := r.released[g.Player]; ok {
@@ -322,10 +343,16 @@ func (r *room) attachOnLoop(c *conn, g Grant) error {
 		old.fail(wire.CodeReplaced, "replaced by a newer connection for this player")
 		old.pushMu.Lock() // wait out an input the old socket is pushing right now
 		old.pushMu.Unlock()
+		if old.tick != nil {
+			r.release2Writer(old)
+		}
 	} else if resumed {
 		r.srv.stats.Resumes.Add(1)
 	}
 	s.conn, s.seen, s.since = c, true, time.Time{}
+	if c.tick != nil {
+		c.out.setDirect(true) // the welcome goes out with the first snapshot, in one write
+	}
 	s.view.needKey, s.view.paused, s.view.wholeWorld = true, false, false
 	s.view.keyReason = keyJoin
 	s.view.lastSent, s.view.stalledAt = 0, time.Time{}
@@ -415,6 +442,10 @@ func (r *room) onTick(events []game.Event) {
 	w := r.sim.World()
 	tick := uint32(w.Tick)
 	r.tick.Store(tick)
+	if r.null != nil {
+		r.nullTick(tick)
+		return
+	}
 	r.frame.build(tick, w.Entities())
 	if r.interest > 0 {
 		r.grid.build(r.frame.cur, r.interest, w.Width, w.Height)
@@ -436,6 +467,7 @@ func (r *room) onTick(events []game.Event) {
 	if now.Sub(r.lastHouse) >= r.srv.cfg.housekeep {
 		r.housekeep(now)
 	}
+	r.flushTicks()
 }
 
 func (r *room) encodeEvents(events []game.Event) {

@@ -33,6 +33,7 @@ type Stats struct {
 	AuthFailures     atomic.Uint64    // hellos refused
 	AuthFailuresBy   [4]atomic.Uint64 // of which, by reason, indexed as AuthFailureReasons
 	WriteErrors      atomic.Uint64    // socket writes that failed
+	WritesBehind     atomic.Uint64    // tick path: a tick's write the socket did not take whole (a writer finished it)
 	Panics           atomic.Uint64    // panics recovered at a connection boundary
 	MatchCrashes     atomic.Uint64    // matches ended by a panic
 	MatchesStarted   atomic.Uint64
