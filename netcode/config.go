@@ -2,11 +2,11 @@ package netcode
 
 import (
 	"context"
-	"os"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"go.uber.org/zap"

@@ -32,9 +32,9 @@ type conn struct {
 	srv       *Server
 	socket    *gws.Conn
 	out       *outbox
-	remote    string // the peer's address, for logs (loggers are built only when used)
-	addr      string // the client address the per-address caps count
-	wantMatch string // the ?match= the client dialled, if any
+	remote    string    // the peer's address, for logs (loggers are built only when used)
+	addr      string    // the client address the per-address caps count
+	wantMatch string    // the ?match= the client dialled, if any
 	tick      *tickConn // the tick read path's state; nil on the loop path
 
 	// owned by the writer that is running (the outbox hands over under its lock)
