@@ -27,28 +27,32 @@ const nullTickOff = 3
 
 // nullSnapshot builds a valid keyframe Snapshot of exactly n bytes
 // (MinNullSnapshot <= n <= MaxNullSnapshot): the tick as a msgpack uint32
-// (so patching it never changes the size), base 0, ackSeq 0, and ops of
-// empty entities (OpEnter with no field: 2 bytes each, ids 1, 2, ...;
-// one entity with an HP field when an odd byte is left).
+// (so patching it never changes the size), base 0, ackSeq 0 (as a
+// positive fixint, or a uint8 to make the rest even), and ops of empty
+// entities (OpEnter with no field: 2 bytes each, ids 1, 2, ...).
 func nullSnapshot(n int) []byte {
-	head := []byte{0x95, byte(wire.MsgSnapshot), 0xce, 0, 0, 0, 0, 0, 0}
-	opsLen := n - len(head) - 2 // bin8
-	bin := []byte{0xc4, byte(opsLen)}
-	if opsLen > 255 {
-		opsLen = n - len(head) - 3
-		bin = []byte{0xc5, byte(opsLen >> 8), byte(opsLen)}
+	b := make([]byte, 0, n)
+	b = append(b, 0x95, byte(wire.MsgSnapshot), 0xce, 0, 0, 0, 0, 0) // ..., tick, base 0
+	for _, ack := range [][]byte{{0}, {0xcc, 0}} {
+		for _, bin := range []int{2, 3} {
+			ops := n - len(b) - len(ack) - bin
+			if ops < 0 || ops%2 != 0 || (bin == 2 && ops > 255) || ops > 65535 {
+				continue
+			}
+			b = append(b, ack...)
+			if bin == 2 {
+				b = append(b, 0xc4, byte(ops))
+			} else {
+				b = append(b, 0xc5, byte(ops>>8), byte(ops))
+			}
+			for ; ops > 0; ops -= 2 {
+				b = wire.AppendOpHeader(b, 1, wire.OpEnter)
+				b = append(b, 0)
+			}
+			return b
+		}
 	}
-	b := append(append(make([]byte, 0, n), head...), bin...)
-	if opsLen%2 == 1 {
-		b = wire.AppendOpHeader(b, 1, wire.OpEnter)
-		b = append(b, wire.FieldHP, 100)
-		opsLen -= 3
-	}
-	for ; opsLen > 0; opsLen -= 2 {
-		b = wire.AppendOpHeader(b, 1, wire.OpEnter)
-		b = append(b, 0)
-	}
-	return b
+	panic("netcode: no null snapshot of this size")
 }
 
 // nullTick is onTick for the null game: the fixed snapshot to every
