@@ -190,6 +190,11 @@ func (c *conn) drain() {
 				c.srv.stats.WriteErrors.Add(1)
 			}
 			_ = c.socket.NetConn().Close()
+			if c.tick != nil {
+				// No reader may notice (the match may be over): finish
+				// here; the match settles the seat when it sees it gone.
+				c.finishTick(err)
+			}
 			return
 		}
 		if b.closing {
