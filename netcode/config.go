@@ -235,7 +235,7 @@ func (c *Config) setDefaults() error {
 const (
 	ReadPathLoop    = "loop" // gws's ReadLoop: a read goroutine per connection
 	ReadPathTick    = "tick" // the match goroutine reads every socket once per tick
-	DefaultReadPath = ReadPathLoop
+	DefaultReadPath = ReadPathTick
 )
 
 // MatchSpec describes a match to create.

@@ -20,8 +20,8 @@ const (
 	outboxMaxBytes      = 64 << 10
 	outboxSnapshotBytes = 8 << 10
 	outboxItemCost      = 32
-	outboxFreeMax       = 3   // recycled buffers kept per connection
-	outboxBufCap        = 512 // a delta of arena-8x32 is ~130 bytes, its keyframe ~360
+	outboxFreeMax       = 2   // recycled buffers kept per connection (a snapshot and an event a tick)
+	outboxBufCap        = 256 // a delta of arena-8x32 is ~130 bytes (a keyframe, ~360, grows its buffer once)
 )
 
 // msgKind says how a message is treated when the outbox is full.
