@@ -207,6 +207,17 @@ func (c *conn) drain() {
 	}
 }
 
+// writerIdle runs when a tick-path writer finds nothing more to do, under
+// the outbox's lock (so no next writer has started): the match writes
+// without blocking from now on, but an expired deadline would fail those
+// writes, so it is cleared.
+func (c *conn) writerIdle() {
+	if !c.deadline.IsZero() {
+		c.deadline = time.Time{}
+		_ = c.tick.nc.SetWriteDeadline(time.Time{})
+	}
+}
+
 // lingerClose sends the close frame and half-closes the socket, then lets
 // the reader drain what the client is still sending until it answers the
 // close (or a short deadline passes). Closing at once would make the

@@ -61,6 +61,7 @@ type outItem struct {
 // Buffers are recycled so steady-state pushes do not allocate.
 type outbox struct {
 	start func() // immutable: starts a writer goroutine
+	idle  func() // immutable: if set, called by the writer that ends, under mu
 
 	mu          sync.Mutex
 	writing     bool      // guarded by mu: a writer is running (or the socket is finished)
@@ -321,6 +322,9 @@ func (o *outbox) take(b *batch) bool {
 		o.writing = false
 		o.inflight = 0
 		b.raw = nil // a catch-up buffer is not kept once caught up
+		if o.idle != nil {
+			o.idle()
+		}
 		o.mu.Unlock()
 		return false
 	}

@@ -236,6 +236,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c.socket = socket
 	c.out = newOutbox(c.startWriter)
+	if c.tick != nil {
+		c.out.idle = c.writerIdle
+	}
 	c.lastRecv.Store(time.Now().UnixNano())
 	socket.Session().Store("conn", c)
 	if !s.track(c) {

@@ -207,6 +207,9 @@ func (c *conn) consume(b []byte, now int64) int {
 			// seats it: hand it the bytes after the Hello first.
 			t.left = append(t.left[:0], b[used:]...)
 			t.asm.Release()
+			// The match reads without blocking, but an expired deadline
+			// would fail its reads: the hello's backstop ends here.
+			_ = t.nc.SetReadDeadline(time.Time{})
 			c.onHello(msg)
 			if c.state.Load() == stateAttached {
 				return len(b)
@@ -269,7 +272,7 @@ func (c *conn) helloLoop(pre []byte) {
 	}()
 	// The handshake timer closes a silent socket; this deadline is only a
 	// backstop should that close not get through.
-	_ = t.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.HandshakeTimeout + 3*time.Second))
+	_ = t.nc.SetReadDeadline(time.Now().Add(2*c.srv.cfg.HandshakeTimeout + time.Second))
 	for {
 		if c.state.Load() == stateHandshake {
 			used := c.consume(buf, time.Now().UnixNano())

@@ -140,13 +140,16 @@ func testPauseResumesWithDelta(t *testing.T, path string) {
 // swarmEnv is a 60 Hz swarm match (several-KB snapshots) on a server
 // whose sockets have small send buffers, so a client that stops reading
 // backs the server's writes up within a second.
-func swarmEnv(t *testing.T, path string, n int) (*testEnv, string) {
+func swarmEnv(t *testing.T, path string, n int, tune ...func(*netcode.Config)) (*testEnv, string) {
 	rec := &worldRecord{}
 	swarm := game.Mode{Name: "swarm", MinPlayers: 1, MaxPlayers: 4, New: func(cfg game.Config) (game.Sim, error) {
 		return newSwarm(cfg, rec), nil
 	}}
-	env := newTestServerOn(t, netcode.Config{ReadPath: path, Modes: []game.Mode{swarm}, Hz: 60,
-		SlowTimeout: time.Minute, WriteTimeout: time.Minute}, smallSendBuffers)
+	cfg := netcode.Config{ReadPath: path, Modes: []game.Mode{swarm}, Hz: 60, SlowTimeout: time.Minute, WriteTimeout: time.Minute}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	env := newTestServerOn(t, cfg, smallSendBuffers)
 	return env, env.match(netcode.MatchSpec{Mode: "swarm", Players: players(n)})
 }
 
@@ -189,9 +192,13 @@ func (s *stallable) get() (last uint32, n, breaks int) {
 // TestWriterCatchesUp (tick path): a client that stops reading makes the
 // match's one write per tick come back short; a writer goroutine takes
 // over the rest, and once the client reads again it catches up and ends,
-// and the match writes to the socket directly again.
+// and the match writes to the socket directly again, for longer than the
+// handshake's read deadline and the writer's write deadline (which the
+// match's non-blocking reads and writes must not inherit).
 func TestWriterCatchesUp(t *testing.T) {
-	env, id := swarmEnv(t, netcode.ReadPathTick, 1)
+	env, id := swarmEnv(t, netcode.ReadPathTick, 1, func(c *netcode.Config) {
+		c.HandshakeTimeout, c.WriteTimeout = 300*time.Millisecond, 3*time.Second
+	})
 	s := newStallable()
 	defer s.unstall()
 	c := env.dial(1, id, s.option())
@@ -204,7 +211,8 @@ func TestWriterCatchesUp(t *testing.T) {
 	s.stall.Store(false)
 	testkit.WaitFor(t, "the writer to catch up and end", func() bool { return env.srv.DirectConns() == 1 })
 	last, n, _ := s.get()
-	testkit.WaitFor(t, "snapshots after the catch-up", func() bool { l, m, _ := s.get(); return m > n+30 && l > last })
+	// 5 s of ticks at 60 Hz: past both deadlines.
+	testkit.WaitFor(t, "snapshots after the catch-up", func() bool { l, m, _ := s.get(); return m > n+300 && l > last })
 	if _, _, breaks := s.get(); breaks != 0 || !c.Connected() {
 		t.Fatalf("%d breaks in the snapshot chain; connected %v (%v)", breaks, c.Connected(), c.Err())
 	}
