@@ -148,6 +148,10 @@ func (c *conn) drain() {
 	defer c.srv.wg.Done()
 	if c.tick != nil {
 		defer c.writerExit()
+		if c.tick.det.Load() != nil {
+			c.drainRaw()
+			return
+		}
 	}
 	b := &c.batch
 	for c.out.take(b) {

@@ -280,6 +280,14 @@ func (o *outbox) flushDirect(scratch []byte, write func([]byte) (int, error)) ([
 	return scratch, flushBehind, msgs, payload
 }
 
+// directIdle reports whether the outbox is direct with no writer running
+// (so the match goroutine alone touches the socket).
+func (o *outbox) directIdle() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.direct && !o.writing && !o.dead
+}
+
 // yieldIfDirect ends the running writer when the outbox is direct, so the
 // match goroutine, which reads the socket, hands it over for the close.
 // It reports whether the writer must end.

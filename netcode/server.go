@@ -465,7 +465,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	for c := range s.conns {
-		_ = c.socket.NetConn().Close()
+		if c.tick != nil {
+			c.tick.cut()
+		} else {
+			_ = c.socket.NetConn().Close()
+		}
 		c.out.kill()
 	}
 	s.mu.Unlock()

@@ -1,9 +1,11 @@
 package netcode
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
+	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -56,6 +58,10 @@ type tickConn struct {
 	wcb  func(fd uintptr) bool // the write callback
 	conn *conn
 
+	det      atomic.Pointer[detached] // set once by the match goroutine (detach)
+	noDetach bool                     // owned by the reader: detaching failed, is done, or is not supported
+	wq       []byte                   // owned by the running writer: its framing buffer
+
 	handedOff atomic.Bool // a writer owns the socket to close it
 	finished  atomic.Bool
 	peerCode  atomic.Uint32 // the close code the peer sent, if it closed first
@@ -81,7 +87,7 @@ func newTickConn(c *conn, nc net.Conn) *tickConn {
 	if err != nil {
 		return nil
 	}
-	t := &tickConn{nc: nc, raw: raw, conn: c}
+	t := &tickConn{nc: nc, raw: raw, conn: c, noDetach: !canDetach}
 	t.asm = wsframe.Assembler{MaxMessage: wire.MaxClientFrame, MaxFragments: maxFragments}
 	t.rcb = func(fd uintptr) bool {
 		t.rn, t.rerr = syscall.Read(int(fd), t.rb)
@@ -101,7 +107,7 @@ var errPeerGone = errors.New("netcode: peer closed the connection")
 // nothing was waiting.
 func (t *tickConn) read(b []byte) (int, error) {
 	t.rb = b
-	err := t.raw.Read(t.rcb)
+	err := t.rawConn().Read(t.rcb)
 	t.rb = nil
 	n, rerr := t.rn, t.rerr
 	switch {
@@ -121,7 +127,7 @@ func (t *tickConn) read(b []byte) (int, error) {
 // took (0 with no error when it took nothing).
 func (t *tickConn) write(b []byte) (int, error) {
 	t.wb = b
-	err := t.raw.Write(t.wcb)
+	err := t.rawConn().Write(t.wcb)
 	t.wb = nil
 	n, werr := t.wn, t.werr
 	switch {
@@ -133,6 +139,179 @@ func (t *tickConn) write(b []byte) (int, error) {
 		return 0, werr
 	}
 	return n, nil
+}
+
+// detached is a socket taken out of Go's poller.
+type detached struct {
+	f  *os.File
+	rc syscall.RawConn
+}
+
+// rawConn is what reads and writes go through: the socket's own RawConn,
+// or the detached file's.
+func (t *tickConn) rawConn() syscall.RawConn {
+	if d := t.det.Load(); d != nil {
+		return d.rc
+	}
+	return t.raw
+}
+
+// detach takes a seated socket out of Go's network poller: its file
+// descriptor is duplicated (as an *os.File the runtime does not poll) and
+// the original closed, which removes it from epoll. Without this every
+// client packet would still wake a thread blocked in the poller (to find
+// no goroutine waiting), which is most of what the tick path saves. Only
+// the match goroutine calls it, while no writer runs; from then on reads
+// and writes go through f, and a writer's rare blocking waits use ppoll.
+func (t *tickConn) detach() {
+	t.noDetach = true // one attempt
+	var dup int
+	var derr error
+	if err := t.raw.Control(func(fd uintptr) {
+		if dup, derr = dupCloexec(int(fd)); derr != nil {
+			return
+		}
+		// O_NONBLOCK is shared by both descriptors: clear it so os.NewFile
+		// does not hand the new one to the poller, then set it again.
+		derr = syscall.SetNonblock(dup, false)
+	}); err != nil || derr != nil {
+		if dup > 0 {
+			_ = syscall.SetNonblock(dup, true)
+			_ = syscall.Close(dup)
+		}
+		return
+	}
+	f := os.NewFile(uintptr(dup), "rallypoint-socket")
+	_ = t.nc.Close() // EPOLL_CTL_DEL, then close: the socket lives on in f
+	if err := syscall.SetNonblock(dup, true); err != nil {
+		_ = f.Close()
+		return
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		_ = f.Close()
+		return
+	}
+	t.det.Store(&detached{f: f, rc: rc})
+}
+
+// cut shuts the socket down both ways: it wakes a writer blocked on it and
+// makes every later read or write fail.
+func (t *tickConn) cut() {
+	d := t.det.Load()
+	if d == nil {
+		_ = t.nc.Close()
+		return
+	}
+	_ = d.rc.Control(func(fd uintptr) { _ = syscall.Shutdown(int(fd), syscall.SHUT_RDWR) })
+}
+
+// writeAll writes b to a detached socket, waiting (ppoll) while it is
+// full, until deadline.
+func (t *tickConn) writeAll(b []byte, deadline time.Time) error {
+	var werr error
+	err := t.rawConn().Write(func(fd uintptr) bool {
+		for len(b) > 0 {
+			n, e := syscall.Write(int(fd), b)
+			switch {
+			case n > 0:
+				b = b[n:]
+			case e == syscall.EINTR:
+			case e == syscall.EAGAIN:
+				if werr = waitFd(int(fd), pollOut, deadline); werr != nil {
+					return true
+				}
+			case e != nil:
+				werr = e
+				return true
+			default:
+				werr = io.ErrShortWrite
+				return true
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	return werr
+}
+
+// lingerReadRaw reads and drops from a detached socket until the peer
+// closes, it fails, or deadline passes.
+func (t *tickConn) lingerReadRaw(deadline time.Time) {
+	var b [256]byte
+	_ = t.rawConn().Read(func(fd uintptr) bool {
+		for {
+			n, e := syscall.Read(int(fd), b[:])
+			switch {
+			case n > 0, e == syscall.EINTR:
+			case e == syscall.EAGAIN:
+				if waitFd(int(fd), pollIn, deadline) != nil {
+					return true
+				}
+			default:
+				return true // EOF or an error
+			}
+		}
+	})
+}
+
+// drainRaw is drain for a detached tick-path socket: the same outbox
+// protocol, with the framing done here and blocking writes made with ppoll.
+func (c *conn) drainRaw() {
+	t := c.tick
+	b := &c.batch
+	defer func() { t.wq = nil }()
+	for c.out.take(b) {
+		if b.dead {
+			c.out.done(b)
+			return
+		}
+		buf := append(t.wq[:0], b.raw...)
+		var msgs, bytes uint64
+		for i := range b.items {
+			it := &b.items[i]
+			buf = wsframe.AppendFrame(buf, it.op, it.b)
+			if it.op == wsframe.OpBinary {
+				msgs, bytes = msgs+1, bytes+uint64(len(it.b))
+			}
+		}
+		if b.ping {
+			buf = wsframe.AppendHeader(buf, wsframe.OpPing, 0)
+		}
+		err := t.writeAll(buf, time.Now().Add(c.srv.cfg.WriteTimeout))
+		t.wq = buf[:0]
+		c.srv.stats.MessagesOut.Add(msgs)
+		c.srv.stats.BytesOut.Add(bytes)
+		c.out.done(b)
+		if err != nil {
+			c.srv.stats.WriteErrors.Add(1)
+			c.finishTick(err)
+			return
+		}
+		if b.closing {
+			if c.out.yieldIfDirect() {
+				return // the match hands the socket over for the close
+			}
+			reason := b.closeReason
+			if len(reason) > 120 {
+				reason = reason[:120]
+			}
+			payload := binary.BigEndian.AppendUint16(t.wq[:0], b.closeCode)
+			payload = append(payload, reason...)
+			frame := wsframe.AppendFrame(nil, wsframe.OpClose, payload)
+			if err := t.writeAll(frame, time.Now().Add(c.srv.cfg.WriteTimeout)); err != nil {
+				c.finishTick(err)
+				return
+			}
+			_ = t.rawConn().Control(func(fd uintptr) { _ = syscall.Shutdown(int(fd), syscall.SHUT_WR) })
+			if t.handedOff.Load() {
+				t.lingerReadRaw(time.Now().Add(2 * time.Second))
+			}
+			return
+		}
+	}
 }
 
 // consume parses and handles the whole frames at the start of b and
@@ -305,7 +484,12 @@ func (c *conn) finishTick(err error) {
 	}
 	c.gone.Store(true)
 	c.out.kill()
-	_ = t.nc.Close()
+	if d := t.det.Load(); d != nil {
+		t.cut() // wakes a writer blocked in ppoll; the close waits for it
+		_ = d.f.Close()
+	} else {
+		_ = t.nc.Close()
+	}
 	c.srv.untrack(c)
 	if code := t.peerCode.Load(); code != 0 && c.closeCode.Load() == 0 {
 		err = &gws.CloseError{Code: uint16(code)}
@@ -367,6 +551,9 @@ func (r *room) readTick(s *seat, c *conn, now int64) (settled bool) {
 	}()
 	if cap(r.rbuf) < tickReadBuf {
 		r.rbuf = make([]byte, 0, tickReadBuf)
+	}
+	if !t.noDetach && c.out.directIdle() {
+		t.detach()
 	}
 	buf := append(r.rbuf[:0], t.left...)
 	n, err := t.read(buf[len(buf):cap(buf)])
