@@ -146,18 +146,31 @@ func (c *conn) startWriter() {
 // on the tick path, the match goroutine writes directly again).
 func (c *conn) drain() {
 	defer c.srv.wg.Done()
-	if c.tick != nil {
-		defer c.writerExit()
-		if c.tick.det.Load() != nil {
-			c.drainRaw()
-			return
-		}
+	if c.tick == nil {
+		c.drainGWS()
+		return
 	}
+	yielded := false
+	defer func() {
+		if !yielded { // a writer that yielded must not touch the socket again
+			c.writerExit()
+		}
+	}()
+	if c.tick.det.Load() != nil {
+		yielded = c.drainRaw()
+	} else {
+		yielded = c.drainGWS()
+	}
+}
+
+// drainGWS is drain through gws's writer. It reports whether it ended by
+// yielding the socket to the match (tick path, a close is due).
+func (c *conn) drainGWS() (yielded bool) {
 	b := &c.batch
 	for c.out.take(b) {
 		if b.dead {
 			c.out.done(b)
-			return
+			return false
 		}
 		// Move the write deadline forward about once a second at most (it
 		// costs a syscall), keeping at least half of WriteTimeout ahead.
@@ -199,23 +212,26 @@ func (c *conn) drain() {
 				// here; the match settles the seat when it sees it gone.
 				c.finishTick(err)
 			}
-			return
+			return false
 		}
 		if b.closing {
 			if c.tick != nil && c.out.yieldIfDirect() {
-				return // the match hands the socket over for the close
+				return true // the match hands the socket over for the close
 			}
 			c.lingerClose(b.closeCode, b.closeReason)
-			return
+			return false
 		}
 	}
+	return false
 }
 
 // writerIdle runs when a tick-path writer finds nothing more to do, under
-// the outbox's lock (so no next writer has started): the match writes
-// without blocking from now on, but an expired deadline would fail those
-// writes, so it is cleared.
+// the outbox's lock (so no next writer has started): it drops the writer's
+// framing buffer, and clears the write deadline, since the match writes
+// without blocking from now on and an expired deadline would fail those
+// writes.
 func (c *conn) writerIdle() {
+	c.tick.wq = nil // a caught-up connection keeps no framing buffer
 	if !c.deadline.IsZero() {
 		c.deadline = time.Time{}
 		_ = c.tick.nc.SetWriteDeadline(time.Time{})

@@ -23,7 +23,9 @@
 // blocking. A socket that does not take it whole gets a writer goroutine
 // that finishes it and what follows, and ends once it has caught up. So a
 // seated connection costs no goroutine and no wake-up per input: an input
-// waits in the kernel for the tick that applies it.
+// waits in the kernel for the tick that applies it (on Linux the socket is
+// also taken out of Go's network poller, so its packets do not wake the
+// runtime either).
 //
 // On the loop path, each connection has gws's read loop, which decodes
 // client frames, copies what it keeps and hands inputs to the match

@@ -37,6 +37,12 @@ import (
 // client answers the close (at most 2 s) and finishes the connection. A
 // socket whose peer is gone (EOF, reset) is noticed by the next tick's read,
 // which settles the seat (grace period) at once.
+//
+// On Linux a seated socket also leaves Go's network poller (detach): left
+// in it, every client packet would wake a thread blocked in epoll_wait
+// only to find no goroutine waiting. A writer that must wait for a full
+// socket then blocks its thread in ppoll (rare: a client that cannot keep
+// up), with the write timeout as its deadline.
 
 // tickReadBuf is the size of the per-match read buffer: one read per
 // socket per tick takes at most this much (a client that sends more waits
@@ -259,14 +265,13 @@ func (t *tickConn) lingerReadRaw(deadline time.Time) {
 
 // drainRaw is drain for a detached tick-path socket: the same outbox
 // protocol, with the framing done here and blocking writes made with ppoll.
-func (c *conn) drainRaw() {
+func (c *conn) drainRaw() (yielded bool) {
 	t := c.tick
 	b := &c.batch
-	defer func() { t.wq = nil }()
 	for c.out.take(b) {
 		if b.dead {
 			c.out.done(b)
-			return
+			return false
 		}
 		buf := append(t.wq[:0], b.raw...)
 		var msgs, bytes uint64
@@ -288,11 +293,11 @@ func (c *conn) drainRaw() {
 		if err != nil {
 			c.srv.stats.WriteErrors.Add(1)
 			c.finishTick(err)
-			return
+			return false
 		}
 		if b.closing {
 			if c.out.yieldIfDirect() {
-				return // the match hands the socket over for the close
+				return true // the match hands the socket over for the close
 			}
 			reason := b.closeReason
 			if len(reason) > 120 {
@@ -303,15 +308,16 @@ func (c *conn) drainRaw() {
 			frame := wsframe.AppendFrame(nil, wsframe.OpClose, payload)
 			if err := t.writeAll(frame, time.Now().Add(c.srv.cfg.WriteTimeout)); err != nil {
 				c.finishTick(err)
-				return
+				return false
 			}
 			_ = t.rawConn().Control(func(fd uintptr) { _ = syscall.Shutdown(int(fd), syscall.SHUT_WR) })
 			if t.handedOff.Load() {
 				t.lingerReadRaw(time.Now().Add(2 * time.Second))
 			}
-			return
+			return false
 		}
 	}
+	return false
 }
 
 // consume parses and handles the whole frames at the start of b and
