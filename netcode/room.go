@@ -103,9 +103,10 @@ type room struct {
 	spareBases []*baseWorld
 	evBuf      []byte
 	evEnds     []int
-	rbuf       []byte // tick path: the read buffer every socket is read into
-	wbuf       []byte // tick path: one client's framed messages of a tick
-	null       []byte // Config.NullSnapshot: the fixed snapshot (nil: a real game)
+	rbuf       []byte  // tick path: the read buffer every socket is read into (borrowed per tick)
+	rbufp      *[]byte // its pool entry
+	wbuf       []byte  // tick path: one client's framed messages of a tick
+	null       []byte  // Config.NullSnapshot: the fixed snapshot (nil: a real game)
 	lastHouse  time.Time
 	lastPing   time.Time
 	hadHumans  bool
@@ -331,7 +332,9 @@ func (r *room) attachOnLoop(c *conn, g Grant) error {
 		// On the tick path a dead socket is noticed by the next tick's
 		// read: read it now, so a reconnect right after a drop resumes the
 		// seat (settled) instead of replacing a live connection.
+		r.borrowReadBuf()
 		r.readTick(s, s.conn, time.Now().UnixNano())
+		r.returnReadBuf()
 	}
 	s := r.seats[g.Player]
 	if s == nil {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -44,10 +45,26 @@ import (
 // socket then blocks its thread in ppoll (rare: a client that cannot keep
 // up), with the write timeout as its deadline.
 
-// tickReadBuf is the size of the per-match read buffer: one read per
-// socket per tick takes at most this much (a client that sends more waits
-// for the next tick, and is over the rate limit long before).
-const tickReadBuf = 8 << 10
+// tickReadBuf is the size of the read buffer a match borrows for its
+// tick's reads (readBufs): one read per socket per tick takes at most this
+// much after the socket's leftover (a client that sends more waits for the
+// next tick, and is over the rate limit long before). An Input is ~40
+// bytes on the wire.
+const tickReadBuf = 4 << 10
+
+// readBufs lends read buffers to matches for the span of their reads, so
+// there are about as many as running match goroutines, not matches.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, tickReadBuf); return &b }}
+
+// borrowReadBuf sets r.rbuf for a round of reads; returnReadBuf gives it
+// back.
+func (r *room) borrowReadBuf() { r.rbufp = readBufs.Get().(*[]byte); r.rbuf = *r.rbufp }
+
+func (r *room) returnReadBuf() {
+	*r.rbufp = r.rbuf[:0]
+	readBufs.Put(r.rbufp)
+	r.rbuf, r.rbufp = nil, nil
+}
 
 // tickHelloBuf is the hello goroutine's buffer: a whole client frame
 // (header and 2 KiB) fits.
@@ -528,6 +545,8 @@ func (c *conn) lingerRead() {
 // readTicks is the match's BeforeTick on the tick path: one read of
 // every seated tick-path socket, its frames handled, its inputs pushed.
 func (r *room) readTicks() {
+	r.borrowReadBuf()
+	defer r.returnReadBuf()
 	now := time.Now().UnixNano()
 	for i := 0; i < len(r.order); i++ {
 		s := r.order[i]
@@ -562,6 +581,11 @@ func (r *room) readTick(s *seat, c *conn, now int64) (settled bool) {
 		t.detach()
 	}
 	buf := append(r.rbuf[:0], t.left...)
+	if cap(buf)-len(buf) < tickReadBuf/2 {
+		// A big leftover (bytes sent with the Hello): room to read still,
+		// since an empty read would look like the peer's EOF.
+		buf = slices.Grow(buf, tickReadBuf)
+	}
 	n, err := t.read(buf[len(buf):cap(buf)])
 	if err != nil {
 		r.peerGone(s, err)
