@@ -128,3 +128,84 @@ func TestTickReadWriteAllocs(t *testing.T) {
 		t.Fatalf("%d inputs handled", got)
 	}
 }
+
+// TestTickConsumeSplits is TestFrameMeterParses for the tick path: a stream
+// of client frames (pings, pongs, Inputs, an Input in fragments, with 7-
+// and 16-bit lengths) fed through consume in chunks of every size, keeping
+// the unparsed rest as readTick does, is handled the same however it is
+// split: every ping answered, every Input pushed, nothing left over.
+func TestTickConsumeSplits(t *testing.T) {
+	frame := func(op byte, fin bool, p []byte) []byte {
+		b0 := op
+		if fin {
+			b0 |= 0x80
+		}
+		b := []byte{b0}
+		if len(p) < 126 {
+			b = append(b, 0x80|byte(len(p)))
+		} else {
+			b = append(b, 0x80|126, byte(len(p)>>8), byte(len(p)))
+		}
+		key := [4]byte{9, 8, 7, 6}
+		b = append(b, key[:]...)
+		for i, c := range p {
+			b = append(b, c^key[i&3])
+		}
+		return b
+	}
+	in := wire.AppendInput(nil, wire.Input{Seq: 1, Ack: 1, DX: 1})
+	var stream []byte
+	pings, inputs := 0, 0
+	for i := range 60 {
+		switch i % 5 {
+		case 0:
+			stream = append(stream, frame(0x9, true, make([]byte, i%100))...)
+			pings++
+		case 1:
+			stream = append(stream, frame(0xA, true, nil)...)
+		case 2, 3:
+			stream = append(stream, frame(0x2, true, in)...)
+			inputs++
+		case 4: // an Input in three fragments, one of them empty
+			stream = append(stream, frame(0x2, false, in[:3])...)
+			stream = append(stream, frame(0x0, false, nil)...)
+			stream = append(stream, frame(0x0, true, in[3:])...)
+			inputs++
+		}
+	}
+	for _, chunk := range []int{1, 2, 3, 7, 13, 64, 1024, len(stream)} {
+		srv, err := New(Config{Auth: AuthenticatorFunc(nil)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mode, _ := game.FindMode("bench")
+		r, err := newRoom(srv, MatchSpec{ID: "m", Mode: "bench", Players: []game.PlayerID{1}, Seed: 1}, mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &conn{srv: srv, limiter: rate.NewLimiter(rate.Inf, 0), room: r, player: 1}
+		c.out = newOutbox(func() {})
+		c.out.setDirect(true)
+		c.tick = &tickConn{conn: c}
+		c.tick.asm.MaxMessage, c.tick.asm.MaxFragments = wire.MaxClientFrame, maxFragments
+		c.state.Store(stateAttached)
+		var left []byte
+		for b := stream; len(b) > 0; {
+			k := min(chunk, len(b))
+			buf := append(append([]byte(nil), left...), b[:k]...)
+			b = b[k:]
+			used := c.consume(buf, time.Now().UnixNano())
+			left = append(left[:0], buf[used:]...)
+		}
+		pongs := 0
+		for _, it := range c.out.queue {
+			if it.op == 0xA {
+				pongs++
+			}
+		}
+		if got := srv.stats.InputsIn.Load(); int(got) != inputs || pongs != pings || len(left) != 0 || c.state.Load() != stateAttached {
+			t.Errorf("chunks of %d: %d inputs (want %d), %d pongs (want %d), %d bytes left, state %d",
+				chunk, got, inputs, pongs, pings, len(left), c.state.Load())
+		}
+	}
+}
