@@ -376,6 +376,7 @@ func (r *room) attachOnLoop(c *conn, g Grant) error {
 	}
 	s.conn, s.seen, s.since = c, true, time.Time{}
 	if c.tick != nil {
+		c.tick.seated.Store(true)
 		c.out.setDirect(true) // the welcome goes out with the first snapshot, in one write
 	}
 	r.endGap(&s.view)

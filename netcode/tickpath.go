@@ -85,6 +85,7 @@ type tickConn struct {
 	noDetach bool                     // owned by the reader: detaching failed, is done, or is not supported
 	wq       []byte                   // owned by the running writer: its framing buffer
 
+	seated    atomic.Bool // attached to its match, which reads it from then on
 	handedOff atomic.Bool // a writer owns the socket to close it
 	finished  atomic.Bool
 	peerCode  atomic.Uint32 // the close code the peer sent, if it closed first
@@ -413,7 +414,7 @@ func (c *conn) consume(b []byte, now int64) int {
 			// would fail its reads: the hello's backstop ends here.
 			_ = t.nc.SetReadDeadline(time.Time{})
 			c.onHello(msg)
-			if c.state.Load() == stateAttached {
+			if t.seated.Load() {
 				return len(b)
 			}
 			t.left = t.left[:0]
@@ -460,6 +461,7 @@ func (c *conn) helloLoop(pre []byte) {
 	bp := helloBufs.Get().(*[]byte)
 	buf := append((*bp)[:0], pre...)
 	var err error
+	seated := false // the match reads the socket from now on: never finish it here
 	defer func() {
 		if r := recover(); r != nil {
 			c.srv.stats.Panics.Add(1)
@@ -468,7 +470,7 @@ func (c *conn) helloLoop(pre []byte) {
 		}
 		*bp = buf[:0]
 		helloBufs.Put(bp)
-		if c.state.Load() != stateAttached {
+		if !seated {
 			c.finishTick(err)
 		}
 	}()
@@ -478,7 +480,8 @@ func (c *conn) helloLoop(pre []byte) {
 	for {
 		if c.state.Load() == stateHandshake {
 			used := c.consume(buf, time.Now().UnixNano())
-			if c.state.Load() == stateAttached {
+			if t.seated.Load() {
+				seated = true // even if already closing: the match's to handle
 				return
 			}
 			buf = buf[:copy(buf, buf[used:])]
