@@ -152,8 +152,9 @@ type Config struct {
 	// writer goroutine per connection with work). If empty, the
 	// environment variable RALLYPOINT_READ_PATH is used when set (tests
 	// run both paths with it), else DefaultReadPath. A socket without a
-	// file descriptor (TLS served by the process) always takes the loop
-	// path.
+	// file descriptor (TLS served by the process), and every socket on a
+	// system that is not unix, takes the loop path; the tick path takes
+	// seated sockets out of Go's network poller on Linux only.
 	ReadPath string
 	// NullSnapshot, when positive, makes every match a null game for
 	// benchmarks: the handshake, seating and read path are the real ones,

@@ -103,6 +103,9 @@ type tickConn struct {
 }
 
 func newTickConn(c *conn, nc net.Conn) *tickConn {
+	if !tickSupported {
+		return nil
+	}
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		return nil
@@ -114,11 +117,11 @@ func newTickConn(c *conn, nc net.Conn) *tickConn {
 	t := &tickConn{nc: nc, raw: raw, conn: c, noDetach: !canDetach}
 	t.asm = wsframe.Assembler{MaxMessage: wire.MaxClientFrame, MaxFragments: maxFragments}
 	t.rcb = func(fd uintptr) bool {
-		t.rn, t.rerr = syscall.Read(int(fd), t.rb)
+		t.rn, t.rerr = sysRead(fd, t.rb)
 		return true // never wait: EAGAIN is the answer
 	}
 	t.wcb = func(fd uintptr) bool {
-		t.wn, t.werr = syscall.Write(int(fd), t.wb)
+		t.wn, t.werr = sysWrite(fd, t.wb)
 		return true
 	}
 	return t
@@ -197,17 +200,17 @@ func (t *tickConn) detach() {
 		}
 		// O_NONBLOCK is shared by both descriptors: clear it so os.NewFile
 		// does not hand the new one to the poller, then set it again.
-		derr = syscall.SetNonblock(dup, false)
+		derr = sysSetNonblock(dup, false)
 	}); err != nil || derr != nil {
 		if dup > 0 {
-			_ = syscall.SetNonblock(dup, true)
-			_ = syscall.Close(dup)
+			_ = sysSetNonblock(dup, true)
+			_ = sysClose(dup)
 		}
 		return
 	}
 	f := os.NewFile(uintptr(dup), "rallypoint-socket")
 	_ = t.nc.Close() // EPOLL_CTL_DEL, then close: the socket lives on in f
-	if err := syscall.SetNonblock(dup, true); err != nil {
+	if err := sysSetNonblock(dup, true); err != nil {
 		_ = f.Close()
 		return
 	}
@@ -227,7 +230,7 @@ func (t *tickConn) cut() {
 		_ = t.nc.Close()
 		return
 	}
-	_ = d.rc.Control(func(fd uintptr) { _ = syscall.Shutdown(int(fd), syscall.SHUT_RDWR) })
+	_ = d.rc.Control(func(fd uintptr) { _ = sysShutdown(fd, shutRDWR) })
 }
 
 // writeAll writes b to a detached socket, waiting (ppoll) while it is
@@ -236,7 +239,7 @@ func (t *tickConn) writeAll(b []byte, deadline time.Time) error {
 	var werr error
 	err := t.rawConn().Write(func(fd uintptr) bool {
 		for len(b) > 0 {
-			n, e := syscall.Write(int(fd), b)
+			n, e := sysWrite(fd, b)
 			switch {
 			case n > 0:
 				b = b[n:]
@@ -267,7 +270,7 @@ func (t *tickConn) lingerReadRaw(deadline time.Time) {
 	var b [256]byte
 	_ = t.rawConn().Read(func(fd uintptr) bool {
 		for {
-			n, e := syscall.Read(int(fd), b[:])
+			n, e := sysRead(fd, b[:])
 			switch {
 			case n > 0, e == syscall.EINTR:
 			case e == syscall.EAGAIN:
@@ -328,7 +331,7 @@ func (c *conn) drainRaw() (yielded bool) {
 				c.finishTick(err)
 				return false
 			}
-			_ = t.rawConn().Control(func(fd uintptr) { _ = syscall.Shutdown(int(fd), syscall.SHUT_WR) })
+			_ = t.rawConn().Control(func(fd uintptr) { _ = sysShutdown(fd, shutWR) })
 			if t.handedOff.Load() {
 				t.lingerReadRaw(time.Now().Add(2 * time.Second))
 			}
