@@ -2,6 +2,10 @@
 GO      ?= go
 PKGS    := ./...
 FUZZTIME ?= 15s
+# the packages whose behaviour depends on netcode.Config.ReadPath; test-go
+# runs them a second time on the non-default path
+READPATH_PKGS := ./netcode/ ./netcode/client/ ./internal/app/ ./cmd/server/
+FUZZ_PKGS := ./netcode/wire/ ./netcode/wsframe/
 
 .PHONY: run build test test-go redis-server lint bench bench-micro fuzz tidy clean web e2e chaos react sdk mutate multinode
 
@@ -29,6 +33,8 @@ test-go: redis-server
 	$(GO) mod download
 	npm ci --prefix web --no-audit --no-fund --loglevel=error
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	@echo "== again on the other read path (-read-path loop): the packages whose sockets it changes"
+	RALLYPOINT_READ_PATH=loop $(GO) test -race -count=1 -timeout 15m $(READPATH_PKGS)
 
 ## e2e: the browser test, without the race detector (it measures timing): two
 ## Chromium pages (playwright-core, Debian's chromium) and six Go bots in one
@@ -103,8 +109,10 @@ bench:
 
 ## fuzz: every fuzz target for FUZZTIME each
 fuzz:
-	@for t in $$($(GO) test -list '^Fuzz' ./netcode/wire/ | grep '^Fuzz'); do \
-		echo "== $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./netcode/wire/ || exit 1; \
+	@for p in $(FUZZ_PKGS); do \
+		for t in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz'); do \
+			echo "== $$p $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$p || exit 1; \
+		done; \
 	done
 
 .PHONY: ops-web

@@ -62,6 +62,11 @@ type LoopConfig struct {
 	// Observe, if not nil, is called on the loop goroutine after each tick
 	// with its timing. It must not block.
 	Observe func(TickTiming)
+	// BeforeTick, if not nil, is called on the loop goroutine at the start
+	// of each tick, before the pending inputs are drained: a server that
+	// reads its sockets once per tick pushes what it read from here, so
+	// those inputs land in this tick. It must not block.
+	BeforeTick func()
 }
 
 // TickTiming is how one tick went.
@@ -125,6 +130,7 @@ type Loop struct {
 	sim        Sim
 	onTick     func([]Event)
 	observe    func(TickTiming)
+	beforeTick func()
 	hz         int
 	maxCatchUp int
 	queueCap   int
@@ -206,6 +212,7 @@ func NewLoop(sim Sim, cfg LoopConfig, onTick func(events []Event)) (*Loop, error
 		sim:        sim,
 		onTick:     onTick,
 		observe:    cfg.Observe,
+		beforeTick: cfg.BeforeTick,
 		hz:         hz,
 		maxCatchUp: maxCatchUp,
 		queueCap:   queueCap,
@@ -466,6 +473,9 @@ func (l *Loop) serve(req *execReq) (err error) {
 // tick runs one tick due at due and reports whether the match is over.
 func (l *Loop) tick(due time.Time, dropped int) (Result, bool) {
 	begin := time.Now()
+	if l.beforeTick != nil {
+		l.beforeTick()
+	}
 	l.applyInputs()
 	l.events = l.sim.Step(l.events[:0])
 	if l.onTick != nil {

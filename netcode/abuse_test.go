@@ -3,6 +3,7 @@ package netcode_test
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -40,8 +41,10 @@ func hello(token string) []byte {
 // with empty continuation frames, is closed with the documented code
 // within a fraction of a second instead of holding a core, and the honest
 // client in the same match keeps its snapshot chain.
-func TestControlAndFragmentFloods(t *testing.T) {
-	env := newTestServer(t, netcode.Config{})
+func TestControlAndFragmentFloods(t *testing.T) { bothPaths(t, testControlAndFragmentFloods) }
+
+func testControlAndFragmentFloods(t *testing.T, path string) {
+	env := newTestServer(t, netcode.Config{ReadPath: path})
 	id := env.match(netcode.MatchSpec{Mode: "bench", Players: players(8)})
 	honest := &cadence{}
 	d := drive([]*client.Client{env.dial(1, id, honest.option())}, 30)
@@ -102,8 +105,10 @@ func TestControlAndFragmentFloods(t *testing.T) {
 
 // TestPingsAreNotLife: a client that only pings (no message, no pong) is
 // closed as idle: its own pings do not keep it open.
-func TestPingsAreNotLife(t *testing.T) {
-	env := newTestServer(t, netcode.Config{IdleTimeout: 600 * time.Millisecond})
+func TestPingsAreNotLife(t *testing.T) { bothPaths(t, testPingsAreNotLife) }
+
+func testPingsAreNotLife(t *testing.T, path string) {
+	env := newTestServer(t, netcode.Config{ReadPath: path, IdleTimeout: 600 * time.Millisecond})
 	id := env.match(netcode.MatchSpec{Mode: "bench", Players: players(8)})
 	w := env.tcp(id)
 	if err := w.Send(hello(env.token(game.PlayerID(5), id))); err != nil {
@@ -134,9 +139,11 @@ func TestPingsAreNotLife(t *testing.T) {
 // 1003, 1009) loses its seat at once, so it cannot get it back with a fresh
 // token and do it again: the reconnect is refused with 4010, and the
 // lobby hears the seat was released.
-func TestAbuseLosesSeat(t *testing.T) {
+func TestAbuseLosesSeat(t *testing.T) { bothPaths(t, testAbuseLosesSeat) }
+
+func testAbuseLosesSeat(t *testing.T, path string) {
 	released := make(chan string, 8)
-	env := newTestServer(t, netcode.Config{Hooks: netcode.Hooks{
+	env := newTestServer(t, netcode.Config{ReadPath: path, Hooks: netcode.Hooks{
 		SeatReleased: func(_ string, p game.PlayerID, reason string) { released <- reason },
 	}})
 	id := env.match(netcode.MatchSpec{Mode: "bench", Players: players(8)})
@@ -217,7 +224,9 @@ func (s stallSim) Step(ev []game.Event) []game.Event {
 // stuck for longer than the detach call waits still has its seat put into
 // the grace period (and released after it), instead of staying bound to a
 // dead connection forever.
-func TestDetachDuringStall(t *testing.T) {
+func TestDetachDuringStall(t *testing.T) { bothPaths(t, testDetachDuringStall) }
+
+func testDetachDuringStall(t *testing.T, path string) {
 	bench, _ := game.FindMode("bench")
 	stall := make(chan time.Duration, 1)
 	slow := bench
@@ -227,7 +236,7 @@ func TestDetachDuringStall(t *testing.T) {
 		return stallSim{s, stall}, err
 	}
 	released := make(chan string, 1)
-	env := newTestServer(t, netcode.Config{Modes: []game.Mode{bench, slow}, Grace: time.Second, Hooks: netcode.Hooks{
+	env := newTestServer(t, netcode.Config{ReadPath: path, Modes: []game.Mode{bench, slow}, Grace: time.Second, Hooks: netcode.Hooks{
 		SeatReleased: func(_ string, p game.PlayerID, reason string) { released <- reason },
 	}})
 	id := env.match(netcode.MatchSpec{Mode: "slow", Players: players(2)})
@@ -251,8 +260,10 @@ func TestDetachDuringStall(t *testing.T) {
 // address: past MaxPendingPerAddr the oldest silent one is closed (4005)
 // to make room, so a flood holds at most that many, and an honest client
 // from the same address (a NAT neighbour) still gets in at once.
-func TestSocketCaps(t *testing.T) {
-	env := newTestServer(t, netcode.Config{})
+func TestSocketCaps(t *testing.T) { bothPaths(t, testSocketCaps) }
+
+func testSocketCaps(t *testing.T, path string) {
+	env := newTestServer(t, netcode.Config{ReadPath: path})
 	id := env.match(netcode.MatchSpec{Mode: "bench", Players: players(8)})
 	var silent []*testkit.RawWS
 	for range 600 {
@@ -282,8 +293,10 @@ func TestSocketCaps(t *testing.T) {
 
 // TestOpenSocketCap: past MaxConnsPerAddr open sockets, one more from the
 // address is refused with HTTP 429 and Retry-After before the upgrade.
-func TestOpenSocketCap(t *testing.T) {
-	env := newTestServer(t, netcode.Config{MaxConnsPerAddr: 5})
+func TestOpenSocketCap(t *testing.T) { bothPaths(t, testOpenSocketCap) }
+
+func testOpenSocketCap(t *testing.T, path string) {
+	env := newTestServer(t, netcode.Config{ReadPath: path, MaxConnsPerAddr: 5})
 	id := env.match(netcode.MatchSpec{Mode: "bench", Players: players(8)})
 	for range 5 {
 		env.tcp(id)
@@ -309,8 +322,10 @@ func TestOpenSocketCap(t *testing.T) {
 
 // TestSocketOutlivesReadTimeout: the HTTP server's ReadTimeout (for slow
 // request bodies) does not reach the WebSocket after the upgrade.
-func TestSocketOutlivesReadTimeout(t *testing.T) {
-	env := newTestServer(t, netcode.Config{})
+func TestSocketOutlivesReadTimeout(t *testing.T) { bothPaths(t, testSocketOutlivesReadTimeout) }
+
+func testSocketOutlivesReadTimeout(t *testing.T, path string) {
+	env := newTestServer(t, netcode.Config{ReadPath: path})
 	env.hs.Close()
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/ws", env.srv.Handler())
@@ -325,5 +340,71 @@ func TestSocketOutlivesReadTimeout(t *testing.T) {
 	testkit.WaitFor(t, "a second of snapshots", func() bool { n, _, _ := k.get(); return n >= 35 })
 	if !c.Connected() {
 		t.Fatalf("the socket was cut: %v", c.Err())
+	}
+}
+
+// bothPaths runs a test of hostile or raw sockets against each read path
+// (Config.ReadPath), whatever the default.
+func bothPaths(t *testing.T, f func(t *testing.T, path string)) {
+	for _, path := range []string{netcode.ReadPathLoop, netcode.ReadPathTick} {
+		t.Run(path, func(t *testing.T) { f(t, path) })
+	}
+}
+
+// TestHostileFrames: WebSocket frames no client may send are refused on
+// both read paths with the WebSocket layer's close code (no Error first),
+// and cost the seat.
+func TestHostileFrames(t *testing.T) { bothPaths(t, testHostileFrames) }
+
+func testHostileFrames(t *testing.T, path string) {
+	released := make(chan string, 16)
+	env := newTestServer(t, netcode.Config{ReadPath: path, Hooks: netcode.Hooks{
+		SeatReleased: func(_ string, p game.PlayerID, reason string) { released <- reason },
+	}})
+	id := env.match(netcode.MatchSpec{Mode: "bench", Players: players(8)})
+	huge := binary.BigEndian.AppendUint64([]byte{0x82, 0x80 | 127}, 1<<40)
+	tests := []struct {
+		name  string
+		frame []byte
+		want  uint16
+	}{
+		{"unmasked", []byte{0x82, 0x01, 0x91}, wire.CodeProtocolError},
+		{"reserved bits", append([]byte{0xc2}, wsFrame(0x2, true, []byte{0x91})[1:]...), wire.CodeProtocolError},
+		{"unknown opcode", wsFrame(0x3, true, nil), wire.CodeProtocolError},
+		{"continuation first", wsFrame(0x0, true, []byte{0x91}), wire.CodeProtocolError},
+		{"fragmented ping", wsFrame(0x9, false, nil), wire.CodeProtocolError},
+		{"over 2 KiB", wsFrame(0x2, true, make([]byte, wire.MaxClientFrame+1)), wire.CodeTooLarge},
+		{"64-bit length", append(huge, 0, 0, 0, 0), wire.CodeTooLarge},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := env.tcp(id)
+			p := game.PlayerID(i + 1)
+			if err := w.Send(hello(env.token(p, id))); err != nil {
+				t.Fatal(err)
+			}
+			// Seated first: the welcome arrives.
+			for {
+				_, b, err := w.ReadFrame(10 * time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if typ, _ := wire.Type(b); typ == wire.MsgWelcome {
+					break
+				}
+			}
+			_ = w.Send(tc.frame)
+			if code, _ := w.Closed(10 * time.Second); code != tc.want {
+				t.Fatalf("close code %d, want %d", code, tc.want)
+			}
+			select {
+			case reason := <-released:
+				if !strings.Contains(reason, "abuse") {
+					t.Errorf("seat released with reason %q", reason)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the seat was not released")
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"go.uber.org/zap"
@@ -150,6 +151,25 @@ type Config struct {
 	// exporters (internal/ops) feed their tick histograms from it.
 	TickObserver func(mode string) func(game.TickTiming)
 
+	// ReadPath chooses how seated sockets are read: ReadPathTick (the
+	// match goroutine reads each socket once per tick, without blocking,
+	// and writes each client's messages of a tick in one write) or
+	// ReadPathLoop (gws's ReadLoop, a goroutine per connection, and a
+	// writer goroutine per connection with work). If empty, the
+	// environment variable RALLYPOINT_READ_PATH is used when set (tests
+	// run both paths with it), else DefaultReadPath. A socket without a
+	// file descriptor (TLS served by the process), and every socket on a
+	// system that is not unix, takes the loop path; the tick path takes
+	// seated sockets out of Go's network poller on Linux only.
+	ReadPath string
+	// NullSnapshot, when positive, makes every match a null game for
+	// benchmarks: the handshake, seating and read path are the real ones,
+	// but the game is not stepped and nothing is encoded; every tick each
+	// client is sent the same NullSnapshot-byte message, a valid keyframe
+	// Snapshot (only its tick changes), and inputs are read and dropped.
+	// It must be at least MinNullSnapshot. Benchmark only.
+	NullSnapshot int
+
 	// housekeep is how often a match runs its housekeeping (grace periods,
 	// idle sockets, pings). If zero, 1s is used. Only tests change it.
 	housekeep time.Duration
@@ -203,8 +223,27 @@ func (c *Config) setDefaults() error {
 	if c.Modes == nil {
 		c.Modes = game.Modes()
 	}
+	if c.ReadPath == "" {
+		c.ReadPath = os.Getenv("RALLYPOINT_READ_PATH")
+	}
+	if c.ReadPath == "" {
+		c.ReadPath = DefaultReadPath
+	}
+	if c.ReadPath != ReadPathLoop && c.ReadPath != ReadPathTick {
+		return fmt.Errorf("netcode: ReadPath %q is neither %q nor %q", c.ReadPath, ReadPathLoop, ReadPathTick)
+	}
+	if c.NullSnapshot != 0 && (c.NullSnapshot < MinNullSnapshot || c.NullSnapshot > MaxNullSnapshot) {
+		return fmt.Errorf("netcode: NullSnapshot %d out of range %d..%d", c.NullSnapshot, MinNullSnapshot, MaxNullSnapshot)
+	}
 	return nil
 }
+
+// Read paths (Config.ReadPath).
+const (
+	ReadPathLoop    = "loop" // gws's ReadLoop: a read goroutine per connection
+	ReadPathTick    = "tick" // the match goroutine reads every socket once per tick
+	DefaultReadPath = ReadPathTick
+)
 
 // MatchSpec describes a match to create.
 type MatchSpec struct {

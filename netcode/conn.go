@@ -16,6 +16,7 @@ import (
 
 	"github.com/rallypoint/rallypoint/game"
 	"github.com/rallypoint/rallypoint/netcode/wire"
+	"github.com/rallypoint/rallypoint/netcode/wsframe"
 )
 
 // Connection states.
@@ -31,9 +32,10 @@ type conn struct {
 	srv       *Server
 	socket    *gws.Conn
 	out       *outbox
-	remote    string // the peer's address, for logs (loggers are built only when used)
-	addr      string // the client address the per-address caps count
-	wantMatch string // the ?match= the client dialled, if any
+	remote    string    // the peer's address, for logs (loggers are built only when used)
+	addr      string    // the client address the per-address caps count
+	wantMatch string    // the ?match= the client dialled, if any
+	tick      *tickConn // the tick read path's state; nil on the loop path
 
 	// owned by the writer that is running (the outbox hands over under its lock)
 	batch    batch
@@ -140,14 +142,35 @@ func (c *conn) startWriter() {
 
 // drain is the connection's only writer of game traffic while it runs. It
 // takes the outbox whole, writes every message, and repeats until the
-// outbox is empty; then it ends, and the next push starts a new one.
+// outbox is empty; then it ends, and the next push starts a new one (or,
+// on the tick path, the match goroutine writes directly again).
 func (c *conn) drain() {
 	defer c.srv.wg.Done()
+	if c.tick == nil {
+		c.drainGWS()
+		return
+	}
+	yielded := false
+	defer func() {
+		if !yielded { // a writer that yielded must not touch the socket again
+			c.writerExit()
+		}
+	}()
+	if c.tick.det.Load() != nil {
+		yielded = c.drainRaw()
+	} else {
+		yielded = c.drainGWS()
+	}
+}
+
+// drainGWS is drain through gws's writer. It reports whether it ended by
+// yielding the socket to the match (tick path, a close is due).
+func (c *conn) drainGWS() (yielded bool) {
 	b := &c.batch
 	for c.out.take(b) {
 		if b.dead {
 			c.out.done(b)
-			return
+			return false
 		}
 		// Move the write deadline forward about once a second at most (it
 		// costs a syscall), keeping at least half of WriteTimeout ahead.
@@ -158,11 +181,19 @@ func (c *conn) drain() {
 		}
 		var err error
 		var msgs, bytes uint64
-		for i := range b.items {
-			if err = c.socket.WriteMessage(gws.OpcodeBinary, b.items[i].b); err != nil {
+		if len(b.raw) > 0 {
+			// The rest of a direct write: framed already, and its messages
+			// were counted when it was made.
+			_, err = c.socket.NetConn().Write(b.raw)
+		}
+		for i := 0; err == nil && i < len(b.items); i++ {
+			it := &b.items[i]
+			if err = c.socket.WriteMessage(gws.Opcode(it.op), it.b); err != nil {
 				break
 			}
-			msgs, bytes = msgs+1, bytes+uint64(len(b.items[i].b))
+			if it.op == wsframe.OpBinary {
+				msgs, bytes = msgs+1, bytes+uint64(len(it.b))
+			}
 		}
 		// One add per batch: these counters are shared by every writer.
 		c.srv.stats.MessagesOut.Add(msgs)
@@ -176,20 +207,43 @@ func (c *conn) drain() {
 				c.srv.stats.WriteErrors.Add(1)
 			}
 			_ = c.socket.NetConn().Close()
-			return
+			if c.tick != nil {
+				// No reader may notice (the match may be over): finish
+				// here; the match settles the seat when it sees it gone.
+				c.finishTick(err)
+			}
+			return false
 		}
 		if b.closing {
+			if c.tick != nil && c.out.yieldIfDirect() {
+				return true // the match hands the socket over for the close
+			}
 			c.lingerClose(b.closeCode, b.closeReason)
-			return
+			return false
 		}
+	}
+	return false
+}
+
+// writerIdle runs when a tick-path writer finds nothing more to do, under
+// the outbox's lock (so no next writer has started): it drops the writer's
+// framing buffer, and clears the write deadline, since the match writes
+// without blocking from now on and an expired deadline would fail those
+// writes.
+func (c *conn) writerIdle() {
+	c.tick.wq = nil // a caught-up connection keeps no framing buffer
+	if !c.deadline.IsZero() {
+		c.deadline = time.Time{}
+		_ = c.tick.nc.SetWriteDeadline(time.Time{})
 	}
 }
 
 // lingerClose sends the close frame and half-closes the socket, then lets
-// the read loop drain what the client is still sending until it answers
-// the close (or a short deadline passes). Closing at once would make the
+// the reader drain what the client is still sending until it answers the
+// close (or a short deadline passes). Closing at once would make the
 // kernel answer unread client data with a reset, which can destroy the
-// Error and close frames before the client reads them.
+// Error and close frames before the client reads them. On the tick path,
+// once the socket was handed over for closing, the writer is that reader.
 func (c *conn) lingerClose(code uint16, reason string) {
 	if len(reason) > 120 {
 		reason = reason[:120]
@@ -204,6 +258,9 @@ func (c *conn) lingerClose(code uint16, reason string) {
 		_ = cw.CloseWrite()
 	}
 	_ = c.socket.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if c.tick != nil && c.tick.handedOff.Load() {
+		c.lingerRead()
+	}
 }
 
 // OnOpen implements gws.Event.
@@ -398,6 +455,9 @@ func (c *conn) onGame(b []byte, now int64) {
 			c.lag.Store(0)
 		}
 		c.srv.stats.InputsIn.Add(1)
+		if c.room.null != nil {
+			return // the null game reads inputs and drops them
+		}
 		// Under pushMu, so that once a newer connection has replaced this
 		// one (attachOnLoop), no input of ours lands after the Welcome
 		// that told the new one where to number from.
@@ -422,7 +482,13 @@ func (c *conn) onGame(b []byte, now int64) {
 			c.fail(wire.CodeMalformed, err.Error())
 			return
 		}
-		c.room.leave(c)
+		if c.tick != nil {
+			// On the match goroutine: the close hands the socket over and
+			// settles the seat, released since the client is leaving.
+			c.leaving.Store(true)
+		} else {
+			c.room.leave(c)
+		}
 		c.closeQuiet(wire.CodeNormal, "left the match")
 	default:
 		c.srv.stats.Malformed.Add(1)

@@ -110,9 +110,11 @@ func (w *worldRecord) at(tick uint32) map[uint32]wire.EntityState {
 // TestDroppedSnapshotResyncs: a client whose socket reader stalls (a real
 // gws socket on loopback, with the real client) fills its outbox until the
 // server drops a snapshot. Once it reads again, the first snapshot after
-// the gap is a keyframe (base 0), and after every snapshot the client's
-// mirror equals the server's world at that tick (all of it with interest
-// off; with interest on, exactly the entities near the avatar).
+// the gap is a delta against the last snapshot it was sent (its view was
+// not lost: TCP delivered everything before the gap), not a keyframe, and
+// after every snapshot the client's mirror equals the server's world at
+// that tick (all of it with interest off; with interest on, exactly the
+// entities near the avatar).
 func TestDroppedSnapshotResyncs(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -157,8 +159,8 @@ func TestDroppedSnapshotResyncs(t *testing.T) {
 				case last == 0: // the first snapshot
 				case s.Tick != last+1:
 					gaps++
-					if !key || s.Base != 0 {
-						fail("snapshot %d after %d (a snapshot was dropped) has base %d, want a keyframe", s.Tick, last, s.Base)
+					if key || s.Base != last {
+						fail("snapshot %d after %d (a snapshot was dropped) has base %d, want a delta on %d", s.Tick, last, s.Base, last)
 					}
 				case key || s.Base != last:
 					fail("snapshot %d right after %d has base %d, want a delta on %d", s.Tick, last, s.Base, last)
@@ -203,6 +205,11 @@ func TestDroppedSnapshotResyncs(t *testing.T) {
 			}
 			if !c.Connected() {
 				t.Fatalf("client disconnected: %v", c.Err())
+			}
+			st := env.srv.Stats()
+			if st.GapDeltas.Load() == 0 || st.KeyframesBy[1].Load() != 0 || c.Stats().Keyframes != 1 {
+				t.Fatalf("%d gap deltas, %d keyframes for drops, %d keyframes received: want deltas after the gap, the join's keyframe only",
+					st.GapDeltas.Load(), st.KeyframesBy[1].Load(), c.Stats().Keyframes)
 			}
 		})
 	}

@@ -26,3 +26,22 @@ func (s *Server) ExecAfterStop(id string, fn func()) error {
 	<-r.done
 	return r.exec(context.Background(), fn)
 }
+
+// DirectConns counts the seated tick-path sockets the match writes to
+// directly (no writer goroutine catching up).
+func (s *Server) DirectConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range s.conns {
+		if c.tick == nil || c.state.Load() != stateAttached {
+			continue
+		}
+		c.out.mu.Lock()
+		if c.out.direct && !c.out.writing {
+			n++
+		}
+		c.out.mu.Unlock()
+	}
+	return n
+}

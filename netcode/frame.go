@@ -26,6 +26,7 @@ type tickFrame struct {
 	allIdx   []int32  // 0..len(cur)-1
 	setsThis bool     // prevIDs and allIdx are this tick's
 
+	gapTmp                     []byte // one entity's delta payload, for appendOpsFrom
 	allDelta, allKey           []byte // whole-world op streams, built lazily
 	allDeltaValid, allKeyValid bool
 	discard                    []uint32
@@ -168,4 +169,62 @@ func (f *tickFrame) allKeyOps() []byte {
 		f.allKeyValid = true
 	}
 	return f.allKey
+}
+
+// allIndices returns 0..len(cur)-1.
+func (f *tickFrame) allIndices() []int32 {
+	f.wholeWorldSets()
+	return f.allIdx
+}
+
+// appendOpsFrom is appendOps for a client that holds known (sorted ids)
+// as they were in base (a past world, sorted by id, holding every id of
+// known), not as of the previous tick: each entity it keeps is encoded
+// from its state in base. It is what a client gets after a gap (a dropped
+// or paused snapshot). ok is false, and the ops are unusable, if known
+// names an entity base lacks.
+func (f *tickFrame) appendOpsFrom(dst []byte, base []wire.EntityState, known []uint32, visible []int32, next []uint32) (_ []byte, _ []uint32, ok bool) {
+	var prevID uint32
+	ki, vi, bi := 0, 0, 0
+	for ki < len(known) || vi < len(visible) {
+		kid, vid := uint64(1)<<33, uint64(1)<<33
+		if ki < len(known) {
+			kid = uint64(known[ki])
+		}
+		if vi < len(visible) {
+			vid = uint64(f.cur[visible[vi]].ID)
+		}
+		switch {
+		case kid == vid: // still in view: its change since base, if any
+			for bi < len(base) && uint64(base[bi].ID) < kid {
+				bi++
+			}
+			if bi == len(base) || uint64(base[bi].ID) != kid {
+				return dst, next, false
+			}
+			var op uint8
+			var changed bool
+			f.gapTmp, op, changed = wire.AppendDelta(f.gapTmp[:0], base[bi], f.cur[visible[vi]])
+			if changed {
+				dst = wire.AppendOpHeader(dst, uint32(kid)-prevID, op)
+				dst = append(dst, f.gapTmp...)
+				prevID = uint32(kid)
+			}
+			next = append(next, uint32(vid))
+			ki++
+			vi++
+		case kid < vid: // left the view or the world
+			dst = wire.AppendOpHeader(dst, uint32(kid)-prevID, wire.OpRemove)
+			prevID = uint32(kid)
+			ki++
+		default: // entered the view
+			full := f.full(visible[vi])
+			dst = wire.AppendOpHeader(dst, uint32(vid)-prevID, wire.OpEnter)
+			dst = append(dst, full...)
+			prevID = uint32(vid)
+			next = append(next, uint32(vid))
+			vi++
+		}
+	}
+	return dst, next, true
 }

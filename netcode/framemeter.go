@@ -126,5 +126,14 @@ func (m *frameMeter) frame(op byte, fin bool) {
 		if fin {
 			m.frags = 0
 		}
+	case 0x8, 0x9, 0xA: // close, ping, pong
+	default:
+		// gws closes with 1002 but hands OnClose an error without the
+		// code: note here that the close is for abuse (the seat is lost).
+		m.off = true
+		if c.abusive.CompareAndSwap(0, uint32(wire.CodeProtocolError)) {
+			c.srv.stats.countClose(wire.CodeProtocolError)
+			c.noteClose(wire.CodeProtocolError, "unknown opcode", true)
+		}
 	}
 }

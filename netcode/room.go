@@ -31,8 +31,8 @@ type seat struct {
 // Why a keyframe is sent (Stats.KeyframesBy).
 const (
 	keyJoin   uint8 = iota // the connection is new (a join or a resume)
-	keyDrop                // a snapshot was dropped: the client's base is gone
-	keyResync              // the client was paused for unacknowledged snapshots
+	keyDrop                // a snapshot was dropped and the base the client holds was not kept
+	keyResync              // the client was paused and the base it holds was not kept
 )
 
 // KeyframeReasons names the indexes of Stats.KeyframesBy.
@@ -48,7 +48,27 @@ type view struct {
 	paused     bool     // too many unacknowledged snapshots; waiting for acks
 	lastSent   uint32   // tick of the last snapshot queued (the next base)
 	stalledAt  time.Time
+	gap        *baseWorld // after a drop or pause: the world of lastSent, which the client holds
 }
+
+// baseWorld is the quantized world of one past tick, kept while some
+// client's next snapshot must be a delta against it: a client that missed
+// snapshots (dropped, or paused) holds exactly the world of the last one
+// it was sent, since TCP delivers everything queued before it, so its next
+// snapshot is a delta from that world to the current one instead of a
+// keyframe. The world is copied once, when the first client's gap starts
+// (it is the previous tick's, tickFrame.prev), and shared.
+type baseWorld struct {
+	tick uint32
+	ents []wire.EntityState // sorted by ID
+	ids  []uint32           // their ids: what a whole-world client holds
+	refs int
+}
+
+// maxBaseWorlds bounds the past worlds a match keeps for gaps; a client
+// whose gap starts when that many are held gets a keyframe instead. Gaps
+// end within SlowTimeout (the client catches up or is closed).
+const maxBaseWorlds = 8
 
 // room is one running match.
 type room struct {
@@ -72,19 +92,25 @@ type room struct {
 	houses atomic.Uint64 // housekeeping passes run (tests watch it)
 
 	// owned by the match goroutine
-	seats     map[game.PlayerID]*seat
-	order     []*seat // seats in join order: deterministic fan-out
-	released  map[game.PlayerID]string
-	frame     tickFrame
-	grid      grid
-	visible   []int32
-	scratch   []byte
-	evBuf     []byte
-	evEnds    []int
-	lastHouse time.Time
-	lastPing  time.Time
-	hadHumans bool
-	abandoned bool
+	seats      map[game.PlayerID]*seat
+	order      []*seat // seats in join order: deterministic fan-out
+	released   map[game.PlayerID]string
+	frame      tickFrame
+	grid       grid
+	visible    []int32
+	scratch    []byte
+	bases      []*baseWorld // worlds some clients' next deltas are made against
+	spareBases []*baseWorld
+	evBuf      []byte
+	evEnds     []int
+	rbuf       []byte  // tick path: the read buffer every socket is read into (borrowed per tick)
+	rbufp      *[]byte // its pool entry
+	wbuf       []byte  // tick path: one client's framed messages of a tick
+	null       []byte  // Config.NullSnapshot: the fixed snapshot (nil: a real game)
+	lastHouse  time.Time
+	lastPing   time.Time
+	hadHumans  bool
+	abandoned  bool
 
 	mu   sync.Mutex
 	info MatchInfo // guarded by mu
@@ -108,6 +134,9 @@ func newRoom(s *Server, spec MatchSpec, mode game.Mode) (*room, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.cfg.NullSnapshot > 0 {
+		sim = nullSim{sim}
+	}
 	inFlight := uint32(s.cfg.MaxInFlight)
 	if inFlight == 0 {
 		inFlight = uint32(hz)
@@ -127,6 +156,12 @@ func newRoom(s *Server, spec MatchSpec, mode game.Mode) (*room, error) {
 		released: make(map[game.PlayerID]string),
 	}
 	lc := game.LoopConfig{Hz: hz}
+	if s.cfg.ReadPath == ReadPathTick {
+		lc.BeforeTick = r.readTicks
+	}
+	if s.cfg.NullSnapshot > 0 {
+		r.null = nullSnapshot(s.cfg.NullSnapshot)
+	}
 	if obs := s.cfg.TickObserver; obs != nil {
 		lc.Observe = obs(mode.Name)
 	}
@@ -230,8 +265,11 @@ func (r *room) run() {
 		}
 	}
 	for _, s := range r.order {
-		if s.conn != nil {
-			s.conn.closeQuiet(code, text)
+		if c := s.conn; c != nil {
+			c.closeQuiet(code, text)
+			if c.tick != nil {
+				r.release2Writer(c) // nobody reads it any more: a writer closes it
+			}
 		}
 	}
 	r.publish("over")
@@ -290,6 +328,14 @@ func (r *room) attach(ctx context.Context, c *conn, g Grant) error {
 }
 
 func (r *room) attachOnLoop(c *conn, g Grant) error {
+	if s := r.seats[g.Player]; s != nil && s.conn != nil && s.conn.tick != nil && s.conn.state.Load() == stateAttached {
+		// On the tick path a dead socket is noticed by the next tick's
+		// read: read it now, so a reconnect right after a drop resumes the
+		// seat (settled) instead of replacing a live connection.
+		r.borrowReadBuf()
+		r.readTick(s, s.conn, time.Now().UnixNano())
+		r.returnReadBuf()
+	}
 	s := r.seats[g.Player]
 	if s == nil {
 		if reason, ok := r.released[g.Player]; ok {
@@ -322,10 +368,18 @@ func (r *room) attachOnLoop(c *conn, g Grant) error {
 		old.fail(wire.CodeReplaced, "replaced by a newer connection for this player")
 		old.pushMu.Lock() // wait out an input the old socket is pushing right now
 		old.pushMu.Unlock()
+		if old.tick != nil {
+			r.release2Writer(old)
+		}
 	} else if resumed {
 		r.srv.stats.Resumes.Add(1)
 	}
 	s.conn, s.seen, s.since = c, true, time.Time{}
+	if c.tick != nil {
+		c.tick.seated.Store(true)
+		c.out.setDirect(true) // the welcome goes out with the first snapshot, in one write
+	}
+	r.endGap(&s.view)
 	s.view.needKey, s.view.paused, s.view.wholeWorld = true, false, false
 	s.view.keyReason = keyJoin
 	s.view.lastSent, s.view.stalledAt = 0, time.Time{}
@@ -378,6 +432,7 @@ func (r *room) leave(c *conn) {
 func (r *room) settle(s *seat) {
 	c := s.conn
 	s.conn, s.since = nil, time.Now()
+	r.endGap(&s.view)
 	switch {
 	case c.leaving.Load():
 		r.release(s, "left")
@@ -415,6 +470,10 @@ func (r *room) onTick(events []game.Event) {
 	w := r.sim.World()
 	tick := uint32(w.Tick)
 	r.tick.Store(tick)
+	if r.null != nil {
+		r.nullTick(tick)
+		return
+	}
 	r.frame.build(tick, w.Entities())
 	if r.interest > 0 {
 		r.grid.build(r.frame.cur, r.interest, w.Width, w.Height)
@@ -436,6 +495,7 @@ func (r *room) onTick(events []game.Event) {
 	if now.Sub(r.lastHouse) >= r.srv.cfg.housekeep {
 		r.housekeep(now)
 	}
+	r.flushTicks()
 }
 
 func (r *room) encodeEvents(events []game.Event) {
@@ -470,22 +530,42 @@ func (r *room) sendSnapshot(s *seat, tick uint32, now time.Time) {
 	case v.paused && fresh && c.ack.Load() < v.lastSent: // still working through what it has
 		r.stalled(s, now)
 		return
-	case v.paused: // caught up, or gone quiet: resume with a keyframe
-		v.paused, v.needKey, v.keyReason = false, true, keyResync
+	case v.paused: // caught up, or gone quiet: resume, a delta against lastSent if it was kept
+		v.paused = false
 		r.srv.stats.Resyncs.Add(1)
 	case fresh && v.lastSent != 0 && c.lag.Load() > r.inFlight:
 		v.paused = true
 		r.srv.stats.Paused.Add(1)
+		r.startGap(v, tick, keyResync)
 		r.stalled(s, now)
 		return
 	}
-	key := v.needKey || (r.interest == 0 && !v.wholeWorld)
+	gap := v.gap != nil && !v.needKey
+	key := v.needKey || (r.interest == 0 && !v.wholeWorld && !gap)
 	base := v.lastSent
 	if key {
 		base = 0
 	}
 	var ops []byte
 	switch {
+	case gap:
+		known, visible := v.gap.ids, []int32(nil)
+		if r.interest > 0 {
+			known = v.known
+			r.visible = r.grid.query(r.visible[:0], r.frame.cur, s.entity, known)
+			visible = r.visible
+		} else {
+			visible = r.frame.allIndices()
+		}
+		var ok bool
+		r.scratch, v.next, ok = r.frame.appendOpsFrom(r.scratch[:0], v.gap.ents, known, visible, v.next[:0])
+		if !ok { // cannot happen: what a client knows was in the world it was sent
+			r.endGap(v)
+			v.needKey, v.keyReason = true, keyDrop
+			r.sendSnapshot(s, tick, now)
+			return
+		}
+		ops = r.scratch
 	case r.interest == 0 && key:
 		ops = r.frame.allKeyOps()
 	case r.interest == 0:
@@ -509,15 +589,77 @@ func (r *room) sendSnapshot(s *seat, tick uint32, now time.Time) {
 		} else {
 			v.known, v.next = v.next, v.known
 		}
+		if gap {
+			r.srv.stats.GapDeltas.Add(1)
+		}
+		r.endGap(v)
 		r.srv.stats.Snapshots.Add(1)
 		if key {
 			r.srv.stats.Keyframes.Add(1)
 			r.srv.stats.KeyframesBy[v.keyReason].Add(1)
 		}
 	case pushDropped:
-		v.needKey, v.wholeWorld, v.keyReason = true, false, keyDrop
 		r.srv.stats.SnapshotsDropped.Add(1)
+		r.startGap(v, tick, keyDrop)
 		r.stalled(s, now)
+	}
+}
+
+// startGap notes that the client will miss the snapshot of tick: its next
+// one is a delta against the world of v.lastSent, kept from now on, or, if
+// that world cannot be kept, a keyframe (for reason).
+func (r *room) startGap(v *view, tick uint32, reason uint8) {
+	if v.gap != nil || v.needKey {
+		return
+	}
+	v.wholeWorld = false
+	if v.lastSent == 0 || v.lastSent != tick-1 || r.frame.tick != tick {
+		v.needKey, v.keyReason = true, reason
+		return
+	}
+	for _, b := range r.bases {
+		if b.tick == v.lastSent {
+			b.refs++
+			v.gap = b
+			return
+		}
+	}
+	if len(r.bases) >= maxBaseWorlds {
+		v.needKey, v.keyReason = true, reason
+		return
+	}
+	b := &baseWorld{tick: v.lastSent, refs: 1}
+	if n := len(r.spareBases); n > 0 {
+		b, r.spareBases = r.spareBases[n-1], r.spareBases[:n-1]
+		b.tick, b.refs = v.lastSent, 1
+	}
+	b.ents = append(b.ents[:0], r.frame.prev...) // the world of tick-1 = lastSent
+	b.ids = b.ids[:0]
+	for i := range b.ents {
+		b.ids = append(b.ids, b.ents[i].ID)
+	}
+	r.bases = append(r.bases, b)
+	v.gap = b
+}
+
+// endGap lets go of v's base world, if it holds one.
+func (r *room) endGap(v *view) {
+	b := v.gap
+	if b == nil {
+		return
+	}
+	v.gap = nil
+	if b.refs--; b.refs > 0 {
+		return
+	}
+	for i, o := range r.bases {
+		if o == b {
+			r.bases = append(r.bases[:i], r.bases[i+1:]...)
+			break
+		}
+	}
+	if len(r.spareBases) < 1 && cap(b.ents) <= 4096 {
+		r.spareBases = append(r.spareBases, b)
 	}
 }
 

@@ -21,6 +21,10 @@ import (
 	"github.com/rallypoint/rallypoint/netcode/wire"
 )
 
+// loopReadBuf is the read buffer of a loop-path socket (gws pools them):
+// client frames are tiny, and one that is not is read through it.
+const loopReadBuf = 512
+
 // Server hosts matches and serves the game WebSocket.
 type Server struct {
 	// immutable after New
@@ -133,7 +137,7 @@ func New(cfg Config) (*Server, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.upgrader = gws.NewUpgrader(s, &gws.ServerOption{
 		ReadMaxPayloadSize: wire.MaxClientFrame, // a peer cannot make us allocate more
-		ReadBufferSize:     1024,                // client frames are tiny
+		ReadBufferSize:     loopReadBuf,         // client frames are tiny
 		ParallelEnabled:    false,               // a connection's inputs stay in order
 		ParallelGolimit:    1,
 		// Snapshots are already compact binary; deflate would cost ~50x per write.
@@ -209,18 +213,32 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// The HTTP server's read and write deadlines (ReadTimeout) must not
 	// outlive the request: the socket's own timeouts take over.
 	_ = netConn.SetDeadline(time.Time{})
-	meter := &frameMeter{Conn: netConn, c: c}
+	var pre []byte
 	if n := brw.Reader.Buffered(); n > 0 {
-		meter.pre, _ = brw.Reader.Peek(n)
-		meter.pre = append([]byte(nil), meter.pre...)
+		pre, _ = brw.Reader.Peek(n)
+		pre = append([]byte(nil), pre...)
 	}
-	socket, err := s.upgrader.UpgradeFromConn(meter, bufio.NewReaderSize(meter, 1024), r)
+	if s.cfg.ReadPath == ReadPathTick {
+		c.tick = newTickConn(c, netConn) // nil for a socket without a file descriptor (TLS): the loop path serves it
+	}
+	var socket *gws.Conn
+	if c.tick != nil {
+		// gws answers the upgrade and frames the writes of the handshake
+		// and closing phases; reads are ours (helloLoop, then the match).
+		socket, err = s.upgrader.UpgradeFromConn(netConn, nil, r)
+	} else {
+		meter := &frameMeter{Conn: netConn, c: c, pre: pre}
+		socket, err = s.upgrader.UpgradeFromConn(meter, bufio.NewReaderSize(meter, loopReadBuf), r)
+	}
 	if err != nil {
 		s.release(c)
 		return // gws has answered the request and closed the connection
 	}
 	c.socket = socket
 	c.out = newOutbox(c.startWriter)
+	if c.tick != nil {
+		c.out.idle = c.writerIdle
+	}
 	c.lastRecv.Store(time.Now().UnixNano())
 	socket.Session().Store("conn", c)
 	if !s.track(c) {
@@ -233,10 +251,14 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			c.fail(wire.CodeHandshakeTimeout, "no hello within the handshake deadline")
 		}
 	})
-	go func() {
-		defer s.wg.Done()
-		socket.ReadLoop()
-	}()
+	if c.tick != nil {
+		go c.helloLoop(pre)
+	} else {
+		go func() {
+			defer s.wg.Done()
+			socket.ReadLoop()
+		}()
+	}
 	if !c.setup.CompareAndSwap(setupRunning, setupDone) {
 		c.fail(wire.CodeHandshakeTimeout, evictText) // evicted while it was being set up
 	}
@@ -443,7 +465,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	for c := range s.conns {
-		_ = c.socket.NetConn().Close()
+		if c.tick != nil {
+			c.tick.cut()
+		} else {
+			_ = c.socket.NetConn().Close()
+		}
 		c.out.kill()
 	}
 	s.mu.Unlock()

@@ -23,7 +23,8 @@ type Stats struct {
 	KeyframesBy      [3]atomic.Uint64 // keyframes by reason, indexed as KeyframeReasons
 	SnapshotsDropped atomic.Uint64    // snapshots dropped because the outbox was full
 	Paused           atomic.Uint64    // times a client was paused for unacknowledged snapshots
-	Resyncs          atomic.Uint64    // keyframes sent after a pause
+	Resyncs          atomic.Uint64    // snapshots resumed after a pause
+	GapDeltas        atomic.Uint64    // snapshots after a drop or pause sent as a delta against the last one sent (no keyframe)
 	Resumes          atomic.Uint64    // sockets that took over a held seat
 	Replaced         atomic.Uint64    // sockets closed because a newer one took the seat
 	SlowDisconnects  atomic.Uint64    // clients closed as slow consumers
@@ -33,6 +34,7 @@ type Stats struct {
 	AuthFailures     atomic.Uint64    // hellos refused
 	AuthFailuresBy   [4]atomic.Uint64 // of which, by reason, indexed as AuthFailureReasons
 	WriteErrors      atomic.Uint64    // socket writes that failed
+	WritesBehind     atomic.Uint64    // tick path: a tick's write the socket did not take whole (a writer finished it)
 	Panics           atomic.Uint64    // panics recovered at a connection boundary
 	MatchCrashes     atomic.Uint64    // matches ended by a panic
 	MatchesStarted   atomic.Uint64

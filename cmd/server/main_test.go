@@ -87,8 +87,15 @@ func TestAdminListener(t *testing.T) {
 
 // TestBadFlag reports a flag error instead of starting.
 func TestBadFlag(t *testing.T) {
-	if err := run(context.Background(), []string{"-log-level", "loud"}, nil); err == nil {
-		t.Fatal("bad log level accepted")
+	for _, args := range [][]string{
+		{"-log-level", "loud"},
+		{"-read-path", "poll"},
+		{"-bench-null-snapshot", "5"}, // smaller than any snapshot
+	} {
+		args = append(args, "-addr", "127.0.0.1:0", "-admin-addr", "", "-data-dir", "")
+		if err := run(context.Background(), args, nil); err == nil {
+			t.Fatalf("%v accepted", args)
+		}
 	}
 }
 

@@ -127,7 +127,7 @@ func newCollector(a *app.App) *collector {
 		rateLimited:      d("rate_limited_total", "Rate-limited clients: game sockets closed for flooding (where=socket), lobby requests answered 429 (where=lobby).", "where"),
 		authFailures:     d("auth_failures_total", "Socket Hellos whose token was refused, by reason: invalid (malformed, forged, wrong type, already used), expired, revoked (logged out), wrong_match.", "reason"),
 		slowPauses:       d("slow_consumer_pauses_total", "Times snapshots to a client were paused because it had too many unacknowledged."),
-		slowResyncs:      d("slow_consumer_resyncs_total", "Paused clients resumed with a keyframe."),
+		slowResyncs:      d("slow_consumer_resyncs_total", "Paused clients resumed (with a delta against the last snapshot sent, or a keyframe when it was not kept)."),
 		slowKicks:        d("slow_consumer_kicks_total", "Clients closed as slow consumers."),
 		idleKicks:        d("idle_kicks_total", "Clients closed because nothing was received for too long."),
 		reconnects:       d("reconnects_total", "Sockets that took a player's seat again: resumed (after a drop) or replaced (an open socket was superseded).", "kind"),

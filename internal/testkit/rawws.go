@@ -75,6 +75,39 @@ func (w *RawWS) Send(frames ...[]byte) error {
 	return nil
 }
 
+// ReadFrame reads one server frame within the given time and returns its
+// opcode and payload (server frames are never masked).
+func (w *RawWS) ReadFrame(within time.Duration) (op byte, payload []byte, err error) {
+	_ = w.Conn.SetReadDeadline(time.Now().Add(within))
+	var h [2]byte
+	if _, err := io.ReadFull(w.br, h[:]); err != nil {
+		return 0, nil, err
+	}
+	n := uint64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var l [2]byte
+		if _, err := io.ReadFull(w.br, l[:]); err != nil {
+			return 0, nil, err
+		}
+		n = uint64(binary.BigEndian.Uint16(l[:]))
+	case 127:
+		var l [8]byte
+		if _, err := io.ReadFull(w.br, l[:]); err != nil {
+			return 0, nil, err
+		}
+		n = binary.BigEndian.Uint64(l[:])
+	}
+	if n > 1<<24 {
+		return 0, nil, io.ErrUnexpectedEOF
+	}
+	p := make([]byte, n)
+	if _, err := io.ReadFull(w.br, p); err != nil {
+		return 0, nil, err
+	}
+	return h[0] & 0x0f, p, nil
+}
+
 // Closed reads server frames until a close frame and returns its code (0
 // if the connection ended without one, or within passed) and how many
 // pongs came before it.
