@@ -123,7 +123,7 @@ ops-web:
 
 ## mutate: mutation testing with gremlins (pinned, not installed) over MUTATE_PKGS;
 ## settings, equivalent mutants and the report folder are in .gremlins/ (not part of test)
-MUTATE_PKGS ?= ./game ./netcode/wire ./lobby ./lobby/redisstore ./netcode
+MUTATE_PKGS ?= ./game ./netcode/wire ./netcode/wsframe ./lobby ./lobby/redisstore ./netcode
 mutate:
 	GO="$(GO)" ./.gremlins/mutate.sh $(MUTATE_PKGS)
 
