@@ -158,7 +158,7 @@ func Next(b []byte, maxPayload int) (f Frame, n int, err error) {
 // over MaxMessage).
 type Assembler struct {
 	MaxMessage   int // the message limit in bytes (1009 past it)
-	MaxFragments int // the most frames one message may take (ErrTooManyFragments past it)
+	MaxFragments int // the most frames one message may take (ErrTooManyFragments past it); 0: no cap
 
 	op    byte   // opcode of the message in progress (0: none)
 	frags int    // its frames so far

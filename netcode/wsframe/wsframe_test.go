@@ -215,3 +215,134 @@ func parseAll(t *testing.T, b []byte, split int) []string {
 	}
 	return out
 }
+
+// TestParseHeaderEdges pins the boundaries: a header is judged as soon as
+// its first two bytes are in, control frames may carry exactly 125 bytes,
+// a close frame is a control frame, and the limit itself is allowed.
+func TestParseHeaderEdges(t *testing.T) {
+	// Two bytes are enough to refuse: no waiting for the rest.
+	if _, ok, err := ParseHeader([]byte{0xc2, 0x80}, 2048); ok || err == nil {
+		t.Fatalf("reserved bits in a 2-byte prefix: ok %v err %v", ok, err)
+	}
+	if _, ok, err := ParseHeader([]byte{0x82}, 2048); ok || err != nil {
+		t.Fatalf("1 byte: ok %v err %v", ok, err)
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		ok   bool
+	}{
+		{"ping of 125", frame(OpPing, true, make([]byte, 125), 7), true},
+		{"pong of 125", frame(OpPong, true, make([]byte, 125), 7), true},
+		{"close of 125", frame(OpClose, true, append([]byte{0x03, 0xe8}, make([]byte, 123)...), 7), true},
+		{"close of 126", frame(OpClose, true, make([]byte, 126), 16), false},
+		{"fragmented close", frame(OpClose, false, []byte{0x03, 0xe8}, 7), false},
+		{"binary at the limit", frame(OpBinary, true, make([]byte, 2048), 16), true},
+		{"binary over the limit", frame(OpBinary, true, make([]byte, 2049), 16), false},
+		{"fragmented binary", frame(OpBinary, false, []byte("x"), 7), true},
+	} {
+		f, n, err := Next(tc.b, 2048)
+		if got := err == nil && n == len(tc.b); got != tc.ok {
+			t.Errorf("%s: took %d of %d, err %v; want ok %v", tc.name, n, len(tc.b), err, tc.ok)
+		}
+		if tc.ok && f.Fin != (tc.b[0]&0x80 != 0) {
+			t.Errorf("%s: fin %v", tc.name, f.Fin)
+		}
+	}
+}
+
+// TestUnmaskOffset: unmasking a payload in two pieces, the second from its
+// offset, is unmasking it whole (the key cycles on the payload position).
+func TestUnmaskOffset(t *testing.T) {
+	key := [4]byte{0x01, 0x20, 0x03, 0x40}
+	whole := []byte("the quick brown fox")
+	want := append([]byte(nil), whole...)
+	Unmask(want, key, 0)
+	for cut := 0; cut <= len(whole); cut++ {
+		got := append([]byte(nil), whole...)
+		Unmask(got[:cut], key, 0)
+		Unmask(got[cut:], key, cut)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("cut %d: %x, want %x", cut, got, want)
+		}
+	}
+}
+
+// TestAssemblerLimits: exactly MaxFragments frames and exactly MaxMessage
+// bytes are allowed; Pending and Release follow the message in progress.
+func TestAssemblerLimits(t *testing.T) {
+	a := Assembler{MaxMessage: 6, MaxFragments: 3}
+	if a.Pending() {
+		t.Fatal("pending before any frame")
+	}
+	a.Add(Frame{Op: OpBinary, Payload: []byte("ab")})
+	if !a.Pending() {
+		t.Fatal("not pending after a first fragment")
+	}
+	a.Release() // in progress: keeps the buffer
+	a.Add(Frame{Op: OpContinuation, Payload: []byte("cd")})
+	op, msg, done, err := a.Add(Frame{Op: OpContinuation, Fin: true, Payload: []byte("ef")})
+	if err != nil || !done || op != OpBinary || string(msg) != "abcdef" {
+		t.Fatalf("3 fragments, 6 bytes: op %d msg %q done %v err %v", op, msg, done, err)
+	}
+	if a.Pending() {
+		t.Fatal("pending after the last fragment")
+	}
+	if a.buf == nil {
+		t.Fatal("the buffer went before Release")
+	}
+	a.Release()
+	if a.buf != nil {
+		t.Fatal("Release kept the buffer of an idle connection")
+	}
+	if _, _, _, err := a.Add(Frame{Op: OpPing, Fin: true}); err == nil {
+		t.Fatal("a control frame was taken as data")
+	}
+}
+
+// TestAppendHeaderLengths: the 7-, 16- and 64-bit length forms switch at
+// 126 and 65536 bytes.
+func TestAppendHeaderLengths(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		want []byte
+	}{
+		{0, []byte{0x82, 0}},
+		{125, []byte{0x82, 125}},
+		{126, []byte{0x82, 126, 0, 126}},
+		{65535, []byte{0x82, 126, 0xff, 0xff}},
+		{65536, []byte{0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0}},
+	} {
+		if got := AppendHeader(nil, OpBinary, tc.n); !bytes.Equal(got, tc.want) {
+			t.Errorf("n %d: %x, want %x", tc.n, got, tc.want)
+		}
+	}
+}
+
+// TestCloseCodeRanges: RFC 6455 7.4's valid and invalid codes at each edge.
+func TestCloseCodeRanges(t *testing.T) {
+	for code, valid := range map[uint16]bool{
+		999: false, 1000: true, 1003: true, 1004: false, 1005: false, 1006: false, 1007: true,
+		1014: true, 1015: false, 1016: false, 2999: false, 3000: true, 4999: true, 5000: false,
+	} {
+		got, ok := CloseCode(binary.BigEndian.AppendUint16(nil, code))
+		if got != code || ok != valid {
+			t.Errorf("code %d: got %d valid %v, want valid %v", code, got, ok, valid)
+		}
+	}
+}
+
+// TestAssemblerNoFragmentCap: MaxFragments 0 sets no cap on fragments (the
+// message limit still holds).
+func TestAssemblerNoFragmentCap(t *testing.T) {
+	a := Assembler{MaxMessage: 100}
+	a.Add(Frame{Op: OpBinary, Payload: []byte("a")})
+	for i := 0; i < 50; i++ {
+		if _, _, _, err := a.Add(Frame{Op: OpContinuation, Payload: []byte("b")}); err != nil {
+			t.Fatalf("fragment %d: %v", i+2, err)
+		}
+	}
+	if _, msg, done, err := a.Add(Frame{Op: OpContinuation, Fin: true}); err != nil || !done || len(msg) != 51 {
+		t.Fatalf("last fragment: %d bytes, done %v, err %v", len(msg), done, err)
+	}
+}
