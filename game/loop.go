@@ -522,7 +522,9 @@ func (l *Loop) applyInputs() {
 		for _, pi := range l.batch {
 			b := l.buffers[pi.player]
 			if b == nil {
-				b = &inputBuffer{accepted: l.lastSeq[pi.player], waiting: make([]pendingInput, 0, l.queueCap)}
+				// waiting grows by append to what the player needs (one
+				// or two inputs on a steady link), not InputQueue's worth.
+				b = &inputBuffer{accepted: l.lastSeq[pi.player]}
 				l.buffers[pi.player] = b
 			}
 			if pi.seq <= b.accepted {

@@ -224,7 +224,7 @@ func (l *Lobby) bySession(h http.HandlerFunc) http.Handler {
 			return "ticket " + id
 		}
 		if raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && raw != "" {
-			return "session " + raw
+			return "session " + l.sessLim.digest(raw)
 		}
 		return "addr " + l.realIP.Addr(r)
 	}, h)

@@ -499,6 +499,29 @@ func TestLimiter(t *testing.T) {
 	}
 }
 
+// TestLimiterDigest: a session's bucket is keyed by an 8-byte digest of its
+// token, not the token, and distinct tokens keep distinct buckets.
+func TestLimiterDigest(t *testing.T) {
+	lm := newLimiter(1, 1)
+	a, b := strings.Repeat("a", 300), strings.Repeat("a", 299)+"b"
+	if da := lm.digest(a); len(da) != 8 || da != lm.digest(a) {
+		t.Fatalf("digest(a) = %q: want 8 stable bytes", da)
+	}
+	if lm.digest(a) == lm.digest(b) {
+		t.Fatal("two tokens share a digest")
+	}
+	now := time.Unix(1_800_000_000, 0)
+	if ok, _ := lm.allow("session "+lm.digest(a), now); !ok {
+		t.Fatal("first request refused")
+	}
+	if ok, _ := lm.allow("session "+lm.digest(b), now); !ok {
+		t.Fatal("another session shares the bucket")
+	}
+	if ok, _ := lm.allow("session "+lm.digest(a), now); ok {
+		t.Fatal("the same session got a fresh bucket")
+	}
+}
+
 func TestMatchmakerEstimateAndEntry(t *testing.T) {
 	t0 := time.Unix(1_800_000_000, 0)
 	rules := mmRules{Modes: map[string]ModeRules{"bench": {1, 8}}, WindowBase: 100, WindowMax: 100, FillWait: 2 * time.Second, BotFillAfter: 5 * time.Second}

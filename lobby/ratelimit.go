@@ -1,6 +1,8 @@
 package lobby
 
 import (
+	"encoding/binary"
+	"hash/maphash"
 	"sync"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 type limiter struct {
 	limit rate.Limit
 	burst int
+	seed  maphash.Seed // immutable: for digest
 
 	mu sync.Mutex // guards m
 	m  map[string]*limEntry
@@ -22,7 +25,17 @@ type limEntry struct {
 }
 
 func newLimiter(r rate.Limit, burst int) *limiter {
-	return &limiter{limit: r, burst: burst, m: make(map[string]*limEntry)}
+	return &limiter{limit: r, burst: burst, seed: maphash.MakeSeed(), m: make(map[string]*limEntry)}
+}
+
+// digest is a short key for a long secret, such as a bearer token: the map
+// keeps 8 bytes per session instead of the whole token (a few hundred
+// bytes), for as long as the entry lives (prune). The seed is random per
+// process, so two sessions share a bucket only by a 64-bit accident.
+func (lm *limiter) digest(s string) string {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], maphash.String(lm.seed, s))
+	return string(b[:])
 }
 
 // allow takes one token for key at now. If none is available it reports

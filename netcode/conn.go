@@ -12,7 +12,6 @@ import (
 
 	"github.com/lxzan/gws"
 	"go.uber.org/zap"
-	"golang.org/x/time/rate"
 
 	"github.com/rallypoint/rallypoint/game"
 	"github.com/rallypoint/rallypoint/netcode/wire"
@@ -44,8 +43,8 @@ type conn struct {
 	// owned by the read goroutine (gws calls OnMessage and OnClose on it)
 	room      *room
 	player    game.PlayerID
-	version   uint32 // the protocol version of the client's Hello
-	limiter   *rate.Limiter
+	version   uint32      // the protocol version of the client's Hello
+	limiter   frameBucket // owned by the socket's reader (see frameBucket)
 	handshake *time.Timer
 
 	// shared

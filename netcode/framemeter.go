@@ -3,6 +3,7 @@ package netcode
 import (
 	"encoding/binary"
 	"net"
+	"time"
 
 	"github.com/rallypoint/rallypoint/netcode/wire"
 )
@@ -104,7 +105,7 @@ func (m *frameMeter) scan(b []byte) {
 func (m *frameMeter) frame(op byte, fin bool) {
 	c := m.c
 	m.count++
-	if !c.limiter.Allow() {
+	if !c.limiter.allow(time.Now().UnixNano()) {
 		m.off = true
 		c.srv.stats.RateLimited.Add(1)
 		c.fail(wire.CodeRateLimited, "too many frames")

@@ -2,10 +2,9 @@ package netcode
 
 import (
 	"encoding/binary"
+	"math"
 	"math/rand/v2"
 	"testing"
-
-	"golang.org/x/time/rate"
 )
 
 // TestFrameMeterParses: the meter finds every frame header in a byte
@@ -44,7 +43,7 @@ func TestFrameMeterParses(t *testing.T) {
 		add([]byte{0x0, 0x2, 0x9, 0xA}[r.IntN(4)], true, r.IntN(2) == 0, n)
 	}
 	for _, chunk := range []int{1, 2, 3, 7, 13, 1024, len(stream)} {
-		m := &frameMeter{c: &conn{srv: &Server{}, limiter: rate.NewLimiter(rate.Inf, 0)}}
+		m := &frameMeter{c: &conn{srv: &Server{}, limiter: newFrameBucket(math.Inf(1), 0)}}
 		for b := stream; len(b) > 0; {
 			k := min(chunk, len(b))
 			m.scan(b[:k])

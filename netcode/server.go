@@ -15,7 +15,6 @@ import (
 
 	"github.com/lxzan/gws"
 	"go.uber.org/zap"
-	"golang.org/x/time/rate"
 
 	"github.com/rallypoint/rallypoint/game"
 	"github.com/rallypoint/rallypoint/netcode/wire"
@@ -181,7 +180,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		addr:      s.cfg.ClientAddr(r),
 		remote:    r.RemoteAddr,
 		wantMatch: r.URL.Query().Get("match"),
-		limiter:   rate.NewLimiter(rate.Limit(s.cfg.MessageRate), s.cfg.MessageBurst),
+		limiter:   newFrameBucket(s.cfg.MessageRate, s.cfg.MessageBurst),
 	}
 	refused, evict := s.admit(c)
 	if evict != nil {

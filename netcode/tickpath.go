@@ -365,7 +365,7 @@ func (c *conn) consume(b []byte, now int64) int {
 			return used // charged once it is whole
 		}
 		// Every frame, whatever it is, costs a token (see frameMeter).
-		if !c.limiter.Allow() {
+		if !c.limiter.allow(now) {
 			c.srv.stats.RateLimited.Add(1)
 			c.fail(wire.CodeRateLimited, "too many frames")
 			return len(b)

@@ -2,11 +2,10 @@ package netcode
 
 import (
 	"io"
+	"math"
 	"net"
 	"testing"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	"github.com/rallypoint/rallypoint/game"
 	"github.com/rallypoint/rallypoint/netcode/wire"
@@ -55,7 +54,7 @@ func newTickBatch(tb testing.TB, n int) *tickBatch {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		c := &conn{srv: srv, limiter: rate.NewLimiter(rate.Inf, 0), room: r, player: players[i]}
+		c := &conn{srv: srv, limiter: newFrameBucket(math.Inf(1), 0), room: r, player: players[i]}
 		c.out = newOutbox(func() { tb.Error("a writer was started") })
 		c.tick = newTickConn(c, sc)
 		c.state.Store(stateAttached)
@@ -183,7 +182,7 @@ func TestTickConsumeSplits(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := &conn{srv: srv, limiter: rate.NewLimiter(rate.Inf, 0), room: r, player: 1}
+		c := &conn{srv: srv, limiter: newFrameBucket(math.Inf(1), 0), room: r, player: 1}
 		c.out = newOutbox(func() {})
 		c.out.setDirect(true)
 		c.tick = &tickConn{conn: c}

@@ -79,7 +79,7 @@ func run(ctx context.Context, args []string, ready func(addr string)) error {
 	memRate := fs.Int("mem-profile-rate", 0, "runtime.MemProfileRate for heap profiles (0: Go's default)")
 	readPath := fs.String("read-path", "", "how game sockets are read: tick (the match reads every socket once per tick and writes once per client per tick) or loop (a gws read goroutine per connection); empty: $RALLYPOINT_READ_PATH if set, else "+netcode.DefaultReadPath)
 	nullSnapshot := fs.Int("bench-null-snapshot", 0, "benchmark only: when N > 0, every match is a null game that skips the game step and encoding and sends each client a fixed N-byte keyframe per tick (inputs are read and dropped)")
-	gcPercent := fs.Int("gc-percent", 50, "GC target percent (0: GOGC or Go's default). Matches allocate almost nothing per tick, so a low target costs little CPU and keeps per-connection memory down")
+	gcPercent := fs.Int("gc-percent", 20, "GC target percent (0: GOGC or Go's default). Matches allocate almost nothing per tick, so a low target costs little CPU and keeps per-connection memory down (see README, Server flags)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
