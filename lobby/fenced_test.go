@@ -1,0 +1,301 @@
+package lobby
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+)
+
+// These tests run the matchmaker's shared-store path (fencedmm.go) on
+// fencedStore, the in-memory MatchmakerStore in fencedstore_test.go.
+
+// duelConfig is testConfig with one mode of exactly two players, so that
+// which two of three queued players are matched shows the queue order.
+func duelConfig(s *fencedStore) Config {
+	cfg := s.config(testConfig())
+	cfg.Modes = map[string]ModeRules{"duel": {MinPlayers: 2, MaxPlayers: 2}}
+	return cfg
+}
+
+func (e *env) setFail(err error) {
+	e.game.mu.Lock()
+	e.game.fail = err
+	e.game.mu.Unlock()
+}
+
+// TestSharedStoreRequeuesInPlace: over a MatchmakerStore, a ticket is
+// created in one atomic write (a player's second live ticket is refused),
+// a group whose placement fails goes back to the queue in its place (ahead
+// of a later ticket), and once placements work it is matched, with its
+// seats taken and no placing group left behind.
+func TestSharedStoreRequeuesInPlace(t *testing.T) {
+	s := newFencedStore(time.Now)
+	e := newEnv(t, duelConfig(s))
+	e.setFail(errors.New("no node"))
+	a, b, c := e.guest("a"), e.guest("b"), e.guest("c")
+	ta := e.ticket(a.SessionToken, "duel")
+	e.expectError("POST", "/v1/tickets", a.SessionToken, map[string]any{"mode": "duel"}, http.StatusConflict, "already_queued")
+	tb := e.ticket(b.SessionToken, "duel")
+	testkitWait(t, "a failed placement", func() bool { return e.l.Metrics().PlacementsFailed >= 1 })
+	tc := e.ticket(c.SessionToken, "duel")
+	from := e.l.Metrics().PlacementsFailed
+	testkitWait(t, "two more failed placements", func() bool { return e.l.Metrics().PlacementsFailed >= from+2 })
+	e.setFail(nil)
+	ga := e.waitStatus(a.SessionToken, ta.TicketID, "matched")
+	gb := e.waitStatus(b.SessionToken, tb.TicketID, "matched")
+	if ga.Assignment == nil || gb.Assignment == nil || ga.Assignment.MatchID != gb.Assignment.MatchID {
+		t.Fatalf("a %+v, b %+v: want one match", ga.Assignment, gb.Assignment)
+	}
+	s.waitSteps(t, 3)
+	var gc ticketResp
+	e.do("GET", "/v1/tickets/"+tc.TicketID, c.SessionToken, nil, &gc)
+	if gc.Status != "queued" || gc.Position != 1 {
+		t.Fatalf("c: %+v, want queued first (a and b were ahead of it)", gc)
+	}
+	for _, p := range []PlayerID{a.PlayerID, b.PlayerID} {
+		if m, ok, _ := s.seats.Assignment(p); !ok || m != ga.Assignment.MatchID {
+			t.Fatalf("player %d seated in %q (%v), want %s", p, m, ok, ga.Assignment.MatchID)
+		}
+	}
+	if k := s.placingKeys(); len(k) != 0 {
+		t.Fatalf("placing groups %v left", k)
+	}
+	reqs := e.game.requests()
+	if len(reqs) != 1 || reqs[0].Key == "" || !slices.Equal(reqs[0].Players, []PlayerID{a.PlayerID, b.PlayerID}) {
+		t.Fatalf("placements %+v", reqs)
+	}
+	if m := e.l.Metrics(); m.TicketsMatched != 2 || m.TicketsQueued != 3 {
+		t.Fatalf("metrics %+v", m)
+	}
+}
+
+// TestSharedStoreExpires: over a MatchmakerStore, a ticket whose time runs
+// out leaves the queue and its player may queue again.
+func TestSharedStoreExpires(t *testing.T) {
+	s := newFencedStore(time.Now)
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	cfg := duelConfig(s)
+	cfg.Now, cfg.TicketTTL = clk.Now, time.Minute
+	e := newEnv(t, cfg)
+	a := e.guest("a")
+	ta := e.ticket(a.SessionToken, "duel")
+	s.waitSteps(t, 3)
+	clk.Advance(time.Minute)
+	e.waitStatus(a.SessionToken, ta.TicketID, "expired")
+	if n := e.l.Metrics().TicketsExpired; n != 1 {
+		t.Fatalf("%d tickets expired, want 1", n)
+	}
+	if q, _ := s.QueueEntries(context.Background()); len(q) != 0 {
+		t.Fatalf("queue %+v after the expiry", q)
+	}
+	e.ticket(a.SessionToken, "duel")
+}
+
+// TestSnapshotReadsOnlyChanges: with a QueueSnapshotter the matchmaker
+// reads the whole queue only when its version changed, and, as a safety
+// net against a version counter lost with the store's data, at least
+// every snapshotRefresh of its clock (or when the clock went back).
+func TestSnapshotReadsOnlyChanges(t *testing.T) {
+	s := newFencedStore(time.Now)
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	cfg := duelConfig(s)
+	cfg.Now = clk.Now
+	cfg.TicketTTL = time.Hour
+	e := newEnv(t, cfg)
+	s.waitSteps(t, 2)
+	reads := func() int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.fullReads
+	}
+	s.waitSteps(t, 10)
+	if n := reads(); n != 1 {
+		t.Fatalf("%d full reads of an unchanged queue, want 1", n)
+	}
+	a, b := e.guest("a"), e.guest("b")
+	ta := e.ticket(a.SessionToken, "duel")
+	s.waitSteps(t, 3)
+	if n := reads(); n != 2 {
+		t.Fatalf("%d full reads after one change, want 2", n)
+	}
+
+	// The counter is lost: b's ticket does not change the version, and
+	// the matchmaker does not see it until its next full read.
+	s.mu.Lock()
+	s.versionOK = false
+	s.mu.Unlock()
+	tb := e.ticket(b.SessionToken, "duel")
+	clk.Advance(snapshotRefresh - time.Millisecond)
+	s.waitSteps(t, 5)
+	var gb ticketResp
+	if e.do("GET", "/v1/tickets/"+tb.TicketID, b.SessionToken, nil, &gb); gb.Status != "queued" {
+		t.Fatalf("b: %q before the refresh", gb.Status)
+	}
+	clk.Advance(time.Millisecond)
+	e.waitStatus(a.SessionToken, ta.TicketID, "matched")
+	e.waitStatus(b.SessionToken, tb.TicketID, "matched")
+
+	// The clock went back: the snapshot's age means nothing; read again.
+	c, d := e.guest("c"), e.guest("d")
+	tc, td := e.ticket(c.SessionToken, "duel"), e.ticket(d.SessionToken, "duel")
+	s.waitSteps(t, 5)
+	clk.Advance(-time.Second) // (tokens minted "in the future" are refused: read the store)
+	testkitWait(t, "c and d matched", func() bool {
+		gc, _ := s.tickets.Ticket(TicketID(tc.TicketID))
+		gd, _ := s.tickets.Ticket(TicketID(td.TicketID))
+		return gc.Status == StatusMatched && gd.Status == StatusMatched
+	})
+}
+
+// clusterGame is a Placer (and PlacementFinder) shared by several lobbies:
+// it remembers which match it created for each placement key. While hold
+// is set, Place records the match (or not, with holdBefore) and then waits
+// for release.
+type clusterGame struct {
+	fakeGame
+	mu2        sync.Mutex
+	byKey      map[string]Placement
+	hold       bool
+	holdBefore bool          // hold before creating the match
+	held       chan struct{} // closed when a Place call is held
+	release    chan struct{}
+	calls      int
+}
+
+func newClusterGame() *clusterGame {
+	return &clusterGame{byKey: make(map[string]Placement), held: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (g *clusterGame) Place(ctx context.Context, req PlaceRequest) (Placement, error) {
+	g.mu2.Lock()
+	g.calls++
+	hold, before := g.hold, g.holdBefore
+	g.hold = false
+	g.mu2.Unlock()
+	wait := func() error {
+		close(g.held)
+		select {
+		case <-g.release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if hold && before {
+		if err := wait(); err != nil {
+			return Placement{}, err
+		}
+		return Placement{}, errors.New("node died")
+	}
+	pl, err := g.fakeGame.Place(ctx, req)
+	if err != nil {
+		return pl, err
+	}
+	pl.WSURL = "ws://node-1.test/v1/ws"
+	g.mu2.Lock()
+	g.byKey[req.Key] = pl
+	g.mu2.Unlock()
+	if hold {
+		_ = wait()
+	}
+	return pl, nil
+}
+
+func (g *clusterGame) FindPlacement(ctx context.Context, key string) (Placement, bool, error) {
+	g.mu2.Lock()
+	defer g.mu2.Unlock()
+	pl, ok := g.byKey[key]
+	return pl, ok, nil
+}
+
+// TestLeaderFrozenMidPlacement: a leader whose lease lapsed while it was
+// placing a group (frozen, or cut off) cannot finish: the new leader
+// resolves the group (completing it with the match the placement created,
+// or requeueing it in its place when there is none), and the old leader's
+// late writes are refused by the fence, so nobody is placed twice.
+func TestLeaderFrozenMidPlacement(t *testing.T) {
+	for _, created := range []bool{true, false} {
+		name := map[bool]string{true: "match created", false: "no match"}[created]
+		t.Run(name, func(t *testing.T) {
+			leaseClk := &clock{t: time.Unix(1_800_000_000, 0)}
+			s := newFencedStore(leaseClk.Now)
+			game := newClusterGame()
+			game.hold, game.holdBefore = true, !created
+			cfg := duelConfig(s)
+			cfg.LeaseTTL = time.Second
+			cfg.PlaceTimeout = time.Minute
+			cfg.Store = NewMemoryStore() // shared: the same signing keys and players
+			la, err := New(cfg, game, game, zaptest.NewLogger(t).Named("a"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ea := &env{t: t, l: la, game: &game.fakeGame}
+			ea.srv = newServer(la)
+			t.Cleanup(ea.close)
+			p1, p2 := ea.guest("p1"), ea.guest("p2")
+			t1, t2 := ea.ticket(p1.SessionToken, "duel"), ea.ticket(p2.SessionToken, "duel")
+			select {
+			case <-game.held:
+			case <-time.After(10 * time.Second):
+				t.Fatal("lobby a never placed the group")
+			}
+			if k := s.placingKeys(); len(k) != 1 {
+				t.Fatalf("placing groups %v, want one", k)
+			}
+
+			// a is frozen in Place; its lease lapses and b takes over.
+			leaseClk.Advance(2 * time.Second)
+			lb, err := New(cfg, game, game, zaptest.NewLogger(t).Named("b"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			eb := &env{t: t, l: lb, game: &game.fakeGame}
+			eb.srv = newServer(lb)
+			t.Cleanup(eb.close)
+			g1 := eb.waitStatus(p1.SessionToken, t1.TicketID, "matched")
+			g2 := eb.waitStatus(p2.SessionToken, t2.TicketID, "matched")
+			if g1.Assignment == nil || g2.Assignment == nil || g1.Assignment.MatchID != g2.Assignment.MatchID {
+				t.Fatalf("p1 %+v, p2 %+v: want one match", g1.Assignment, g2.Assignment)
+			}
+			if !lb.LeaseHeld() {
+				t.Fatal("b matched without the lease")
+			}
+			want := "m1" // a's match, or (when a created none) b's own placement
+			if g1.Assignment.MatchID != want || g1.Assignment.WSURL != "ws://node-1.test/v1/ws?match="+want {
+				t.Fatalf("assignment %+v, want %s on node-1", g1.Assignment, want)
+			}
+
+			// a wakes up: its completion (or requeue) is fenced off.
+			close(game.release)
+			s.waitSteps(t, 6)
+			testkitWait(t, "a to see it lost the lease", func() bool { return !la.LeaseHeld() })
+			if k := s.placingKeys(); len(k) != 0 {
+				t.Fatalf("placing groups %v left", k)
+			}
+			if q, _ := s.QueueEntries(context.Background()); len(q) != 0 {
+				t.Fatalf("queue %+v: a requeued a group b placed", q)
+			}
+			for _, tr := range []ticketResp{t1, t2} {
+				got, _ := s.tickets.Ticket(TicketID(tr.TicketID))
+				if got.Status != StatusMatched || got.MatchID != want {
+					t.Fatalf("ticket %s: %s in %q after a woke up", tr.TicketID, got.Status, got.MatchID)
+				}
+			}
+			game.mu2.Lock()
+			calls := game.calls
+			game.mu2.Unlock()
+			if wantCalls := map[bool]int{true: 1, false: 2}[created]; calls != wantCalls {
+				t.Fatalf("%d Place calls, want %d", calls, wantCalls)
+			}
+			if n := la.Metrics().TicketsMatched; n != 0 {
+				t.Fatalf("a counted %d matched tickets after its write was fenced", n)
+			}
+		})
+	}
+}
