@@ -5,11 +5,14 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // These tests run the matchmaker's shared-store path (fencedmm.go) on
@@ -251,7 +254,8 @@ func TestLeaderFrozenMidPlacement(t *testing.T) {
 
 			// a is frozen in Place; its lease lapses and b takes over.
 			leaseClk.Advance(2 * time.Second)
-			lb, err := New(cfg, game, game, zaptest.NewLogger(t).Named("b"))
+			core, logsB := observer.New(zap.WarnLevel)
+			lb, err := New(cfg, game, game, zap.New(core))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -296,6 +300,249 @@ func TestLeaderFrozenMidPlacement(t *testing.T) {
 			if n := la.Metrics().TicketsMatched; n != 0 {
 				t.Fatalf("a counted %d matched tickets after its write was fenced", n)
 			}
+			// a's placement failed only where it created no match.
+			if n, want := la.Metrics().PlacementsFailed, map[bool]uint64{true: 0, false: 1}[created]; n != want {
+				t.Fatalf("a counted %d failed placements, want %d", n, want)
+			}
+			// b resolved the group once: no write after it finished it.
+			if n := logsB.FilterMessage("matchmaker: requeue group").Len(); n != 0 {
+				t.Fatalf("b tried %d requeues of a resolved group", n)
+			}
 		})
+	}
+}
+
+// lossyEvents is TicketEvents that can lose messages, as a pub/sub
+// subscription does across a reconnect: while drop is set, PublishTicket
+// delivers nothing, and resync tells every subscriber that changes may
+// have been missed (fn("")), as the contract says a subscription does when
+// it starts again.
+type lossyEvents struct {
+	TicketEvents
+	mu   sync.Mutex
+	drop bool
+	fns  []func(TicketID)
+}
+
+func (e *lossyEvents) PublishTicket(ctx context.Context, id TicketID) error {
+	e.mu.Lock()
+	drop := e.drop
+	e.mu.Unlock()
+	if drop {
+		return nil
+	}
+	return e.TicketEvents.PublishTicket(ctx, id)
+}
+
+func (e *lossyEvents) SubscribeTickets(ctx context.Context, fn func(TicketID)) error {
+	e.mu.Lock()
+	e.fns = append(e.fns, fn)
+	e.mu.Unlock()
+	return e.TicketEvents.SubscribeTickets(ctx, fn)
+}
+
+func (e *lossyEvents) subscribers() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.fns)
+}
+
+func (e *lossyEvents) resync() {
+	e.mu.Lock()
+	fns := slices.Clone(e.fns)
+	e.mu.Unlock()
+	for _, fn := range fns {
+		fn("")
+	}
+}
+
+// TestTicketEventsAcrossLobbies: an event stream served by one lobby sees
+// a match made by another at once, through TicketEvents (the streams'
+// periodic re-read is an hour away here), and, when messages were lost,
+// at the subscription's "may have missed changes" notice.
+func TestTicketEventsAcrossLobbies(t *testing.T) {
+	s := newFencedStore(time.Now)
+	events := &lossyEvents{TicketEvents: NewMemoryTicketEvents()}
+	cfg := duelConfig(s)
+	cfg.Store, cfg.TicketEvents, cfg.SSEUpdateInterval = NewMemoryStore(), events, time.Hour
+	front := cfg
+	front.NoMatchmaker = true // a lobby that only serves requests
+	ea := newEnv(t, front)
+	eb := newEnv(t, cfg)
+	testkitWait(t, "both lobbies subscribed", func() bool { return events.subscribers() == 2 })
+
+	p1, p2 := ea.guest("p1"), ea.guest("p2")
+	t1 := ea.ticket(p1.SessionToken, "duel")
+	st := ea.openStream(t1.TicketID, "")
+	st.until(t, "queued")
+	eb.ticket(p2.SessionToken, "duel")
+	if ev := st.until(t, "matched"); !strings.Contains(ev.data, `"match_id":"m1"`) {
+		t.Fatalf("matched event %+v", ev)
+	}
+
+	events.mu.Lock()
+	events.drop = true
+	events.mu.Unlock()
+	p3, p4 := ea.guest("p3"), ea.guest("p4")
+	t3 := ea.ticket(p3.SessionToken, "duel")
+	st3 := ea.openStream(t3.TicketID, "")
+	st3.until(t, "queued")
+	eb.ticket(p4.SessionToken, "duel")
+	testkitWait(t, "p3 matched", func() bool {
+		got, _ := s.tickets.Ticket(TicketID(t3.TicketID))
+		return got.Status == StatusMatched
+	})
+	events.resync()
+	if ev := st3.until(t, "matched"); !strings.Contains(ev.data, `"match_id":"m2"`) {
+		t.Fatalf("matched event %+v", ev)
+	}
+}
+
+// seedGroup stores queued tickets for players and claims them as one
+// placing group, unfenced, at claimed: the state a lobby process that died
+// while placing them leaves behind.
+func seedGroup(t *testing.T, s *fencedStore, claimed time.Time, players ...PlayerID) []TicketID {
+	t.Helper()
+	ctx := context.Background()
+	var entries []QueueEntry
+	var tickets []Ticket
+	for _, p := range players {
+		tk := Ticket{ID: TicketID(randomID(16)), Player: p, Mode: "duel", Rating: 1500, Status: StatusQueued,
+			Created: claimed, Expires: claimed.Add(time.Hour)}
+		e, err := s.CreateTicket(ctx, tk, QueueEntry{ID: tk.ID, Player: p, Mode: "duel", Rating: 1500, Enqueued: claimed, Expires: tk.Expires})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk.Placing, tk.Sequence = true, e.Seq
+		entries, tickets = append(entries, e), append(tickets, tk)
+	}
+	ok, err := s.ClaimGroup(ctx, Fence{Lease: matchmakerLease}, PlacingGroup{Key: "dead-" + randomID(4), Mode: "duel", Entries: entries, Claimed: claimed}, tickets)
+	if !ok || err != nil {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	ids := make([]TicketID, len(tickets))
+	for i, tk := range tickets {
+		ids[i] = tk.ID
+	}
+	return ids
+}
+
+// TestUnfencedResolvesOnlyOldGroups: with Leases that give no fencing
+// token, a leader cannot tell a dead lobby's placing group from one whose
+// placement is still running elsewhere, so it leaves a group alone until
+// no placement can still be running (PlaceTimeout + 4 StoreTimeouts +
+// LeaseTTL after the claim), then puts it back in the queue in its place.
+func TestUnfencedResolvesOnlyOldGroups(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	s := newFencedStore(time.Now)
+	ids := seedGroup(t, s, clk.Now(), 1001, 1002)
+	cfg := duelConfig(s)
+	cfg.Leases = NewMemoryLeases()
+	cfg.Now = clk.Now
+	cfg.PlaceTimeout, cfg.StoreTimeout, cfg.LeaseTTL = 10*time.Second, time.Second, 2*time.Second
+	e := newEnv(t, cfg)
+	age := 16 * time.Second
+	for _, d := range []time.Duration{0, age - time.Millisecond} {
+		clk.Advance(d)
+		s.waitSteps(t, 3)
+		if k := s.placingKeys(); len(k) != 1 || len(e.game.requests()) != 0 {
+			t.Fatalf("%v later: placing %v, placements %+v", d, k, e.game.requests())
+		}
+	}
+	clk.Advance(time.Millisecond)
+	testkitWait(t, "the group requeued and placed", func() bool {
+		for _, id := range ids {
+			if tk, _ := s.tickets.Ticket(id); tk.Status != StatusMatched {
+				return false
+			}
+		}
+		return true
+	})
+	if reqs := e.game.requests(); len(reqs) != 1 || !slices.Equal(reqs[0].Players, []PlayerID{1001, 1002}) {
+		t.Fatalf("placements %+v", reqs)
+	}
+}
+
+// TestLostLeaseStopsPlacing: a leader that claimed several groups in one
+// step and lost its lease while placing the first places no more of them
+// (its writes would be fenced anyway, and the placements would be
+// duplicates); they stay recorded for the new leader.
+func TestLostLeaseStopsPlacing(t *testing.T) {
+	leaseClk := &clock{t: time.Unix(1_800_000_000, 0)}
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	s := newFencedStore(leaseClk.Now)
+	game := newClusterGame()
+	game.hold = true
+	cfg := duelConfig(s)
+	cfg.Now, cfg.TicketTTL, cfg.LeaseTTL, cfg.PlaceTimeout = clk.Now, time.Hour, time.Second, time.Minute
+	core, logs := observer.New(zap.WarnLevel)
+	l, err := New(cfg, game, game, zap.New(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, l: l, srv: newServer(l), game: &game.fakeGame}
+	t.Cleanup(e.close)
+	s.waitSteps(t, 2)
+	// Four tickets the matchmaker sees in one read: two groups in one step.
+	s.mu.Lock()
+	s.versionOK = false
+	s.mu.Unlock()
+	for _, name := range []string{"a", "b", "c", "d"} {
+		e.ticket(e.guest(name).SessionToken, "duel")
+	}
+	clk.Advance(snapshotRefresh)
+	select {
+	case <-game.held:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no placement")
+	}
+	if k := s.placingKeys(); len(k) != 2 {
+		t.Fatalf("placing groups %v, want two", k)
+	}
+	leaseClk.Advance(2 * time.Second)
+	if epoch, err := s.AcquireLease(context.Background(), matchmakerLease, "other", time.Hour); epoch == 0 || err != nil {
+		t.Fatalf("another lobby could not take the lapsed lease: %d %v", epoch, err)
+	}
+	close(game.release)
+	s.waitSteps(t, 5)
+	game.mu2.Lock()
+	calls := game.calls
+	game.mu2.Unlock()
+	if calls != 1 {
+		t.Fatalf("%d placements after the lease was lost, want 1", calls)
+	}
+	if k := s.placingKeys(); len(k) != 2 {
+		t.Fatalf("placing groups %v, want both left to the new leader", k)
+	}
+	if l.LeaseHeld() {
+		t.Fatal("lease held after another lobby took it")
+	}
+	if m := l.Metrics(); m.PlacementsFailed != 0 || m.TicketsMatched != 0 {
+		t.Fatalf("metrics %+v: a fenced write is neither a failed placement nor a match", m)
+	}
+	if n := logs.FilterMessage("matchmaker: lease lost meanwhile; the new leader takes over this work").Len(); n != 1 {
+		t.Fatalf("%d 'lease lost' warnings, want 1", n)
+	}
+}
+
+// TestQueueOutageLoggedOnce: while the shared queue cannot be read the
+// matchmaker logs the outage once (not at every step) and its end once,
+// and then matches again.
+func TestQueueOutageLoggedOnce(t *testing.T) {
+	s := newFencedStore(time.Now)
+	e, logs := observedEnv(t, duelConfig(s), nil)
+	s.waitSteps(t, 2)
+	s.setDown(true)
+	s.waitSteps(t, 5)
+	s.setDown(false)
+	a, b := e.guest("a"), e.guest("b")
+	ta := e.ticket(a.SessionToken, "duel")
+	e.ticket(b.SessionToken, "duel")
+	e.waitStatus(a.SessionToken, ta.TicketID, "matched")
+	if n := logs.FilterMessage("matchmaker: cannot read the queue; not matching until it answers").Len(); n != 1 {
+		t.Errorf("%d outage warnings, want 1", n)
+	}
+	if n := logs.FilterMessage("matchmaker: queue readable again").Len(); n != 1 {
+		t.Errorf("%d recovery lines, want 1", n)
 	}
 }

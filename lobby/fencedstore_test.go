@@ -32,8 +32,10 @@ type fencedStore struct {
 	epochs  map[string]uint64
 	placing map[string]PlacingGroup
 
-	fullReads  int // QueueSnapshot calls that returned the queue
-	leaseCalls int // AcquireLease calls: one per matchmaker step
+	down       bool // queue reads fail as from an unreachable store
+	groupReads int  // PlacingGroups calls: one per matchmaker step
+	fullReads  int  // QueueSnapshot calls that returned the queue
+	leaseCalls int  // AcquireLease calls: one per matchmaker step
 	versionOK  bool
 }
 
@@ -136,6 +138,9 @@ func (s *fencedStore) sortedLocked() []QueueEntry {
 func (s *fencedStore) QueueEntries(ctx context.Context) ([]QueueEntry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.down {
+		return nil, fmt.Errorf("%w: queue entries", ErrStoreUnavailable)
+	}
 	return s.sortedLocked(), nil
 }
 
@@ -161,6 +166,9 @@ func (s *fencedStore) QueuePosition(ctx context.Context, id TicketID) (int, int,
 func (s *fencedStore) QueueSnapshot(ctx context.Context, since uint64) ([]QueueEntry, uint64, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.down {
+		return nil, 0, false, fmt.Errorf("%w: queue snapshot", ErrStoreUnavailable)
+	}
 	if since == s.ver {
 		return nil, s.ver, false, nil
 	}
@@ -241,6 +249,9 @@ func (s *fencedStore) ClaimGroup(ctx context.Context, f Fence, g PlacingGroup, t
 }
 
 func (s *fencedStore) CompleteGroup(ctx context.Context, f Fence, key, matchID string, players []PlayerID, tickets []Ticket) error {
+	if key == "" || matchID == "" {
+		return fmt.Errorf("%w: complete group %q: empty key or match id", ErrBadRequest, key)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.fencedLocked(f); err != nil {
@@ -320,6 +331,10 @@ func (s *fencedStore) ExpireQueued(ctx context.Context, f Fence, t Ticket) (bool
 func (s *fencedStore) PlacingGroups(ctx context.Context) ([]PlacingGroup, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.groupReads++
+	if s.down {
+		return nil, fmt.Errorf("%w: placing groups", ErrStoreUnavailable)
+	}
 	out := make([]PlacingGroup, 0, len(s.placing))
 	for _, g := range s.placing {
 		g.Entries = slices.Clone(g.Entries)
@@ -371,11 +386,19 @@ func (s *fencedStore) placingKeys() []string {
 	return out
 }
 
-// steps returns how many matchmaker steps asked for the lease so far.
+// steps returns how many matchmaker steps ran so far: lease requests
+// when the store is the lobby's FencedLeases, reads of the placing groups
+// otherwise.
 func (s *fencedStore) steps() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.leaseCalls
+	return max(s.leaseCalls, s.groupReads)
+}
+
+func (s *fencedStore) setDown(down bool) {
+	s.mu.Lock()
+	s.down = down
+	s.mu.Unlock()
 }
 
 // waitSteps waits until n more matchmaker steps have run.
