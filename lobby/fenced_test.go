@@ -431,7 +431,8 @@ func seedGroup(t *testing.T, s *fencedStore, claimed time.Time, players ...Playe
 // token, a leader cannot tell a dead lobby's placing group from one whose
 // placement is still running elsewhere, so it leaves a group alone until
 // no placement can still be running (PlaceTimeout + 4 StoreTimeouts +
-// LeaseTTL after the claim), then puts it back in the queue in its place.
+// LeaseTTL after the claim, 21 s here), then puts it back in the queue in
+// its place.
 func TestUnfencedResolvesOnlyOldGroups(t *testing.T) {
 	clk := &clock{t: time.Unix(1_800_000_000, 0)}
 	s := newFencedStore(time.Now)
@@ -439,9 +440,9 @@ func TestUnfencedResolvesOnlyOldGroups(t *testing.T) {
 	cfg := duelConfig(s)
 	cfg.Leases = NewMemoryLeases()
 	cfg.Now = clk.Now
-	cfg.PlaceTimeout, cfg.StoreTimeout, cfg.LeaseTTL = 10*time.Second, time.Second, 2*time.Second
+	cfg.PlaceTimeout = 10 * time.Second // StoreTimeout 2 s and LeaseTTL 3 s by default
 	e := newEnv(t, cfg)
-	age := 16 * time.Second
+	age := 21 * time.Second
 	for _, d := range []time.Duration{0, age - time.Millisecond} {
 		clk.Advance(d)
 		s.waitSteps(t, 3)

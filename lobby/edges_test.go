@@ -1,0 +1,198 @@
+package lobby
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// TestRecoveryStoreForgetsExpired: the in-memory RecoveryStore works on
+// time.Now when given no clock, and its pruning pass (every 30 s of its
+// clock) forgets lapsed priorities and match tickets, so a long-running
+// lobby does not keep every lost match forever.
+func TestRecoveryStoreForgetsExpired(t *testing.T) {
+	ctx := context.Background()
+	r := NewMemoryRecoveryStore(nil)
+	if err := r.GrantPriority(ctx, 1, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := r.TakePriority(ctx, 1); !ok {
+		t.Fatal("priority lost on the default clock")
+	}
+
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	s := NewMemoryRecoveryStore(clk.Now).(*memRecovery)
+	sizes := func() (int, int) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.prio), len(s.tickets)
+	}
+	t0 := clk.Now()
+	_ = s.GrantPriority(ctx, 1, t0.Add(time.Second)) // prunes (first pass)
+	_ = s.PutMatchTickets(ctx, "m1", []TicketID{"a"}, t0.Add(time.Second))
+	clk.Advance(29 * time.Second)
+	_ = s.GrantPriority(ctx, 2, t0.Add(time.Hour))
+	if p, m := sizes(); p != 2 || m != 1 {
+		t.Fatalf("pruned %d priorities, %d match tickets left 29 s after the last pass; want no pass yet", p, m)
+	}
+	clk.Advance(time.Second)
+	_ = s.PutMatchTickets(ctx, "m2", []TicketID{"b"}, t0.Add(time.Hour))
+	if p, m := sizes(); p != 1 || m != 1 {
+		t.Fatalf("%d priorities, %d match tickets 30 s after the last pass, want 1 and 1", p, m)
+	}
+	if ok, _ := s.TakePriority(ctx, 2); !ok {
+		t.Fatal("a live priority was pruned")
+	}
+	if ids, _ := s.MatchTickets(ctx, "m2"); len(ids) != 1 || ids[0] != "b" {
+		t.Fatalf("m2 tickets %v", ids)
+	}
+}
+
+// TestMatchLostUnknownMatch: a lost match the lobby has no tickets for
+// still gives its players requeue priority, marks nothing, and logs no
+// warning (nothing failed).
+func TestMatchLostUnknownMatch(t *testing.T) {
+	e, logs := observedEnv(t, testConfig(), nil)
+	if n := e.l.MatchLost(context.Background(), LostMatch{ID: "gone", Players: []PlayerID{7}}); n != 0 {
+		t.Fatalf("marked %d tickets", n)
+	}
+	if ok, _ := e.l.Recovery().TakePriority(context.Background(), 7); !ok {
+		t.Fatal("no requeue priority for the lost match's player")
+	}
+	for _, entry := range logs.All() {
+		if entry.Level >= zap.WarnLevel {
+			t.Errorf("%s: %s %v", entry.Level, entry.Message, entry.ContextMap())
+		}
+	}
+}
+
+// TestLeaseReleasedOnDrainAndShutdown: a lobby that drains or shuts down
+// gives the matchmaker lease back at once, so another lobby process takes
+// over without waiting for it to lapse (an hour here).
+func TestLeaseReleasedOnDrainAndShutdown(t *testing.T) {
+	for _, how := range []string{"drain", "shutdown"} {
+		t.Run(how, func(t *testing.T) {
+			leases := NewMemoryLeases()
+			cfg := testConfig()
+			cfg.Leases, cfg.LeaseTTL = leases, time.Hour
+			e := newEnv(t, cfg)
+			testkitWait(t, "the lease", e.l.LeaseHeld)
+			if how == "drain" {
+				e.l.Drain()
+			} else {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := e.l.Shutdown(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			testkitWait(t, "another lobby to take the lease", func() bool {
+				held, err := leases.TryLock(context.Background(), matchmakerLease, "other", time.Hour)
+				return held && err == nil
+			})
+			if e.l.LeaseHeld() {
+				t.Fatal("LeaseHeld after giving the lease back")
+			}
+		})
+	}
+}
+
+// TestTicketStoreLiveIndex: storing an old, finished ticket again does not
+// drop the player's newer live ticket from the index (which would let the
+// player hold two).
+func TestTicketStoreLiveIndex(t *testing.T) {
+	s := NewMemoryTicketStore()
+	old := Ticket{ID: "t1", Player: 5, Status: StatusQueued}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(s.PutTicket(old))
+	old.Status = StatusCancelled
+	must(s.PutTicket(old))
+	must(s.PutTicket(Ticket{ID: "t2", Player: 5, Status: StatusQueued}))
+	must(s.PutTicket(old))
+	if id, ok, _ := s.LiveTicket(5); !ok || id != "t2" {
+		t.Fatalf("live ticket %q %v, want t2", id, ok)
+	}
+	must(s.PutTicket(Ticket{ID: "t2", Player: 5, Status: StatusMatched}))
+	if id, ok, _ := s.LiveTicket(5); ok {
+		t.Fatalf("live ticket %q after it was matched", id)
+	}
+}
+
+// TestOrphanedPlacingTicket: without a MatchmakerStore, a ticket left
+// "placing" by a lobby that died mid-placement is expired once no
+// placement can still finish it (its expiry + PlaceTimeout + 4
+// StoreTimeouts + LeaseTTL, 21 s here with the defaults), so its player
+// may queue again; until then the player is still queued.
+func TestOrphanedPlacingTicket(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	tickets := NewMemoryTicketStore()
+	cfg := testConfig()
+	cfg.Now, cfg.Tickets, cfg.PlaceTimeout = clk.Now, tickets, 10*time.Second
+	e := newEnv(t, cfg)
+	a := e.guest("a")
+	orphan := Ticket{ID: TicketID(randomID(16)), Player: a.PlayerID, Mode: "arena", Status: StatusQueued, Placing: true,
+		Created: clk.Now(), Expires: clk.Now().Add(time.Minute)}
+	if err := tickets.PutTicket(orphan); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Minute + 21*time.Second - time.Millisecond)
+	e.expectError("POST", "/v1/tickets", a.SessionToken, map[string]any{"mode": "arena"}, http.StatusConflict, "already_queued")
+	if got, _ := tickets.Ticket(orphan.ID); got.Status != StatusQueued {
+		t.Fatalf("orphan %s before its placement could have ended", got.Status)
+	}
+	clk.Advance(time.Millisecond)
+	e.ticket(a.SessionToken, "arena")
+	if got, _ := tickets.Ticket(orphan.ID); got.Status != StatusExpired || got.Placing {
+		t.Fatalf("orphan: %s, placing %v; want expired", got.Status, got.Placing)
+	}
+	if n := e.l.Metrics().TicketsExpired; n != 1 {
+		t.Fatalf("%d expired, want 1", n)
+	}
+}
+
+// TestStreamCapsCount: the caps count open streams exactly: the server
+// cap refuses the stream over it, a released slot can be taken again, a
+// stream released on an address still counts the others there, and no
+// entry is kept for an address or ticket with no stream.
+func TestStreamCapsCount(t *testing.T) {
+	c := newStreamCaps(2, 2, 2)
+	r1, why := c.acquire("a", "t1")
+	if why != "" {
+		t.Fatal(why)
+	}
+	r2, _ := c.acquire("a", "t2")
+	if _, why := c.acquire("b", "t3"); why != "server" {
+		t.Fatalf("third stream: %q, want the server cap", why)
+	}
+	r1()
+	r3, why := c.acquire("a", "t1")
+	if why != "" {
+		t.Fatalf("after a release: %q", why)
+	}
+	r3()
+	r2()
+	c2 := newStreamCaps(10, 2, 2)
+	ra, _ := c2.acquire("x", "t")
+	c2.acquire("x", "t")
+	ra()
+	c2.acquire("x", "t")
+	if _, why := c2.acquire("x", "u"); why != "address" {
+		t.Fatalf("third stream from one address: %q", why)
+	}
+	if _, why := c2.acquire("y", "t"); why != "ticket" {
+		t.Fatalf("third stream of one ticket: %q", why)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.total != 0 || len(c.byAddr) != 0 || len(c.byTicket) != 0 {
+		t.Fatalf("after every release: total %d, %v, %v", c.total, c.byAddr, c.byTicket)
+	}
+}
