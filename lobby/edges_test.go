@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 )
 
 // TestRecoveryStoreForgetsExpired: the in-memory RecoveryStore works on
@@ -194,5 +195,33 @@ func TestStreamCapsCount(t *testing.T) {
 	defer c.mu.Unlock()
 	if c.total != 0 || len(c.byAddr) != 0 || len(c.byTicket) != 0 {
 		t.Fatalf("after every release: total %d, %v, %v", c.total, c.byAddr, c.byTicket)
+	}
+}
+
+// TestStreamRateByTicket: event stream requests (an EventSource sends no
+// Authorization header) are rate limited per ticket, not per address, so
+// players behind one address each have their own budget.
+func TestStreamRateByTicket(t *testing.T) {
+	cfg := testConfig()
+	cfg.SessionRateLimit, cfg.SessionRateBurst = rate.Limit(1e-6), 2
+	e := newEnv(t, cfg)
+	get := func(id TicketID) int {
+		resp, err := e.srv.Client().Get(e.srv.URL + "/v1/tickets/" + string(id) + "/events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for range 4 {
+		if code := get(TicketID(randomID(16))); code == http.StatusTooManyRequests {
+			t.Fatal("streams of different tickets from one address share a budget")
+		}
+	}
+	id := TicketID(randomID(16))
+	get(id)
+	get(id)
+	if code := get(id); code != http.StatusTooManyRequests {
+		t.Fatalf("third request for one ticket over a burst of 2: %d", code)
 	}
 }
