@@ -2,7 +2,9 @@ package lobby
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"os"
 	"testing"
 	"time"
 
@@ -223,5 +225,56 @@ func TestStreamRateByTicket(t *testing.T) {
 	get(id)
 	if code := get(id); code != http.StatusTooManyRequests {
 		t.Fatalf("third request for one ticket over a burst of 2: %d", code)
+	}
+}
+
+// TestStreamOutlivesSiblingStream: when one of two event streams of a
+// ticket ends, the other still wakes at the ticket's next change (its
+// periodic re-read is an hour away here).
+func TestStreamOutlivesSiblingStream(t *testing.T) {
+	cfg := testConfig()
+	cfg.SSEUpdateInterval = time.Hour
+	cfg.Modes = map[string]ModeRules{"duel": {MinPlayers: 2, MaxPlayers: 2}}
+	e := newEnv(t, cfg)
+	a, b := e.guest("a"), e.guest("b")
+	ta := e.ticket(a.SessionToken, "duel")
+	s1, s2 := e.openStream(ta.TicketID, ""), e.openStream(ta.TicketID, "")
+	s1.until(t, "queued")
+	s2.until(t, "queued")
+	s1.close()
+	testkitWait(t, "the first stream to end", func() bool {
+		e.l.streams.mu.Lock()
+		defer e.l.streams.mu.Unlock()
+		return e.l.streams.total == 1
+	})
+	e.ticket(b.SessionToken, "duel")
+	s2.until(t, "matched")
+}
+
+// errKeysStore is a Store whose signing keys cannot be read.
+type errKeysStore struct{ Store }
+
+func (errKeysStore) SigningKeys() ([]SigningKey, error) { return nil, errors.New("disk on fire") }
+
+// TestFailedNewClosesFiles: a New that fails after opening the results
+// log in DataDir closes it: retrying leaks no file descriptors.
+func TestFailedNewClosesFiles(t *testing.T) {
+	fds := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skip("no /proc/self/fd")
+		}
+		return len(ents)
+	}
+	cfg := testConfig()
+	cfg.DataDir, cfg.Store = t.TempDir(), errKeysStore{NewMemoryStore()}
+	before := fds()
+	for range 50 {
+		if _, err := New(cfg, &fakeGame{}, &fakeGame{}, nil); err == nil {
+			t.Fatal("New succeeded without signing keys")
+		}
+	}
+	if n := fds(); n >= before+50 {
+		t.Fatalf("%d file descriptors open after 50 failed News, %d before", n, before)
 	}
 }
