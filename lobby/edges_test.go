@@ -5,10 +5,12 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/time/rate"
 )
 
@@ -276,5 +278,62 @@ func TestFailedNewClosesFiles(t *testing.T) {
 	}
 	if n := fds(); n >= before+50 {
 		t.Fatalf("%d file descriptors open after 50 failed News, %d before", n, before)
+	}
+}
+
+// TestResultIndexBound: the in-memory result index keeps exactly the
+// newest maxIndexedResults results.
+func TestResultIndexBound(t *testing.T) {
+	m := NewMemoryResultStore()
+	for i := range maxIndexedResults + 1 {
+		_ = m.AppendResult(MatchResult{ID: strconv.Itoa(i)})
+	}
+	if _, ok, _ := m.Result("0"); ok {
+		t.Fatal("the oldest result outlived the bound")
+	}
+	for _, id := range []string{"1", strconv.Itoa(maxIndexedResults)} {
+		if _, ok, _ := m.Result(id); !ok {
+			t.Fatalf("result %s forgotten within the bound", id)
+		}
+	}
+}
+
+// TestResultsLogClose: a closed results log refuses results with
+// ErrClosed, closing it twice is fine, and RecordResult logs an error only
+// for a result that was really lost (not for one stored, nor after
+// shutdown).
+func TestResultsLogClose(t *testing.T) {
+	s, err := OpenFileResultStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendResult(MatchResult{ID: "m1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendResult(MatchResult{ID: "m2"}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("append after close: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+
+	cfg := testConfig()
+	cfg.Results = s
+	e, logs := observedEnv(t, cfg, nil)
+	if err := e.l.RecordResult(MatchResult{ID: "m3"}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("record on a closed log: %v", err)
+	}
+	cfg.Results = NewMemoryResultStore()
+	e2, logs2 := observedEnv(t, cfg, nil)
+	if err := e2.l.RecordResult(MatchResult{ID: "m4"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []*observer.ObservedLogs{logs, logs2} {
+		if n := l.FilterLevelExact(zap.ErrorLevel).Len(); n != 0 {
+			t.Fatalf("%d error lines", n)
+		}
 	}
 }
