@@ -311,3 +311,41 @@ func TestMemoryTicketEventsFanOut(t *testing.T) {
 		t.Fatal("an ended subscription still gets events")
 	}
 }
+
+// TestMemoryQueueOrder: the in-memory queue keeps arrival order per mode,
+// a requeue with its Seq keeps its place, and a player queues once.
+func TestMemoryQueueOrder(t *testing.T) {
+	ctx := context.Background()
+	q := NewMemoryQueue()
+	var seqs []uint64
+	for i, id := range []TicketID{"a", "b", "c"} {
+		e, err := q.Enqueue(ctx, QueueEntry{ID: id, Player: PlayerID(i + 1), Mode: "duel"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, e.Seq)
+	}
+	if !(seqs[0] < seqs[1] && seqs[1] < seqs[2]) {
+		t.Fatalf("arrival numbers %v do not grow", seqs)
+	}
+	if _, err := q.Enqueue(ctx, QueueEntry{ID: "d", Player: 1, Mode: "duel"}); !errors.Is(err, ErrAlreadyQueued) {
+		t.Fatalf("second entry of a player: %v", err)
+	}
+	if ok, _ := q.Dequeue(ctx, "a"); !ok {
+		t.Fatal("dequeue a")
+	}
+	if _, err := q.Enqueue(ctx, QueueEntry{ID: "a", Player: 1, Mode: "duel", Seq: seqs[0]}); err != nil {
+		t.Fatal(err)
+	}
+	if pos, n, ok, _ := q.QueuePosition(ctx, "c"); !ok || pos != 3 || n != 3 {
+		t.Fatalf("c at %d of %d (%v), want 3 of 3", pos, n, ok)
+	}
+	all, _ := q.QueueEntries(ctx)
+	var ids []TicketID
+	for _, e := range all {
+		ids = append(ids, e.ID)
+	}
+	if !slices.Equal(ids, []TicketID{"a", "b", "c"}) {
+		t.Fatalf("queue %v, want a b c", ids)
+	}
+}
