@@ -39,7 +39,7 @@ func (e *env) setFail(err error) {
 // seats taken and no placing group left behind.
 func TestSharedStoreRequeuesInPlace(t *testing.T) {
 	s := newFencedStore(time.Now)
-	e := newEnv(t, duelConfig(s))
+	e, logs := observedEnv(t, duelConfig(s), nil)
 	e.setFail(errors.New("no node"))
 	a, b, c := e.guest("a"), e.guest("b"), e.guest("c")
 	ta := e.ticket(a.SessionToken, "duel")
@@ -75,6 +75,9 @@ func TestSharedStoreRequeuesInPlace(t *testing.T) {
 	}
 	if m := e.l.Metrics(); m.TicketsMatched != 2 || m.TicketsQueued != 3 {
 		t.Fatalf("metrics %+v", m)
+	}
+	if n := logs.FilterMessage("matchmaker: requeue group").Len(); n != 0 {
+		t.Fatalf("%d requeue warnings for requeues that worked", n)
 	}
 }
 
@@ -546,4 +549,31 @@ func TestQueueOutageLoggedOnce(t *testing.T) {
 	if n := logs.FilterMessage("matchmaker: queue readable again").Len(); n != 1 {
 		t.Errorf("%d recovery lines, want 1", n)
 	}
+}
+
+// TestResolveFailureDoesNotStallQueue: a left-behind group that cannot be
+// completed with the match its placement created (one of its players was
+// seated elsewhere meanwhile) goes back to the queue, and the step goes on:
+// the other queued players are matched.
+func TestResolveFailureDoesNotStallQueue(t *testing.T) {
+	s := newFencedStore(time.Now)
+	seedGroup(t, s, time.Now(), 1001, 1002)
+	game := newClusterGame()
+	for _, g := range func() []PlacingGroup { g, _ := s.PlacingGroups(context.Background()); return g }() {
+		game.byKey[g.Key] = Placement{MatchID: "lost-1"}
+	}
+	if err := s.seats.Assign("elsewhere", []PlayerID{1001}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := duelConfig(s)
+	l, err := New(cfg, game, game, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, l: l, srv: newServer(l), game: &game.fakeGame}
+	t.Cleanup(e.close)
+	a, b := e.guest("a"), e.guest("b")
+	ta := e.ticket(a.SessionToken, "duel")
+	e.ticket(b.SessionToken, "duel")
+	e.waitStatus(a.SessionToken, ta.TicketID, "matched")
 }
