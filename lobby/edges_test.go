@@ -83,7 +83,7 @@ func TestLeaseReleasedOnDrainAndShutdown(t *testing.T) {
 			leases := NewMemoryLeases()
 			cfg := testConfig()
 			cfg.Leases, cfg.LeaseTTL = leases, time.Hour
-			e := newEnv(t, cfg)
+			e, logs := observedEnv(t, cfg, nil)
 			testkitWait(t, "the lease", e.l.LeaseHeld)
 			if how == "drain" {
 				e.l.Drain()
@@ -100,6 +100,9 @@ func TestLeaseReleasedOnDrainAndShutdown(t *testing.T) {
 			})
 			if e.l.LeaseHeld() {
 				t.Fatal("LeaseHeld after giving the lease back")
+			}
+			if n := logs.FilterMessage("matchmaker lease: release").Len(); n != 0 {
+				t.Fatalf("%d warnings for a release that worked", n)
 			}
 		})
 	}

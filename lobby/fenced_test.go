@@ -3,6 +3,7 @@ package lobby
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -257,7 +258,7 @@ func TestLeaderFrozenMidPlacement(t *testing.T) {
 
 			// a is frozen in Place; its lease lapses and b takes over.
 			leaseClk.Advance(2 * time.Second)
-			core, logsB := observer.New(zap.WarnLevel)
+			core, logsB := observer.New(zap.InfoLevel)
 			lb, err := New(cfg, game, game, zap.New(core))
 			if err != nil {
 				t.Fatal(err)
@@ -307,6 +308,9 @@ func TestLeaderFrozenMidPlacement(t *testing.T) {
 			if n, want := la.Metrics().PlacementsFailed, map[bool]uint64{true: 0, false: 1}[created]; n != want {
 				t.Fatalf("a counted %d failed placements, want %d", n, want)
 			}
+			if n := logsB.FilterMessage("matchmaker lease epoch").FilterField(zap.Uint64("epoch", 2)).Len(); n != 1 {
+				t.Fatalf("b logged its lease epoch 2 %d times, want once", n)
+			}
 			// b resolved the group once: no write after it finished it.
 			if n := logsB.FilterMessage("matchmaker: requeue group").Len(); n != 0 {
 				t.Fatalf("b tried %d requeues of a resolved group", n)
@@ -322,9 +326,10 @@ func TestLeaderFrozenMidPlacement(t *testing.T) {
 // it starts again.
 type lossyEvents struct {
 	TicketEvents
-	mu   sync.Mutex
-	drop bool
-	fns  []func(TicketID)
+	mu       sync.Mutex
+	drop     bool
+	failSubs int // subscriptions to fail (a lost connection)
+	fns      []func(TicketID)
 }
 
 func (e *lossyEvents) PublishTicket(ctx context.Context, id TicketID) error {
@@ -339,6 +344,11 @@ func (e *lossyEvents) PublishTicket(ctx context.Context, id TicketID) error {
 
 func (e *lossyEvents) SubscribeTickets(ctx context.Context, fn func(TicketID)) error {
 	e.mu.Lock()
+	if e.failSubs > 0 {
+		e.failSubs--
+		e.mu.Unlock()
+		return fmt.Errorf("%w: connection reset", ErrStoreUnavailable)
+	}
 	e.fns = append(e.fns, fn)
 	e.mu.Unlock()
 	return e.TicketEvents.SubscribeTickets(ctx, fn)
@@ -529,9 +539,9 @@ func TestLostLeaseStopsPlacing(t *testing.T) {
 	}
 }
 
-// TestQueueOutageLoggedOnce: while the shared queue cannot be read the
-// matchmaker logs the outage once (not at every step) and its end once,
-// and then matches again.
+// TestQueueOutageLoggedOnce: while the shared queue (or the lease) cannot
+// be read the matchmaker logs the outage once (not at every step), the end
+// of a queue outage once, and then matches again.
 func TestQueueOutageLoggedOnce(t *testing.T) {
 	s := newFencedStore(time.Now)
 	e, logs := observedEnv(t, duelConfig(s), nil)
@@ -539,6 +549,16 @@ func TestQueueOutageLoggedOnce(t *testing.T) {
 	s.setDown(true)
 	s.waitSteps(t, 5)
 	s.setDown(false)
+	s.mu.Lock()
+	s.leaseDown = true
+	s.mu.Unlock()
+	s.waitSteps(t, 5)
+	if e.l.LeaseHeld() {
+		t.Fatal("lease held while the lease store fails")
+	}
+	s.mu.Lock()
+	s.leaseDown = false
+	s.mu.Unlock()
 	a, b := e.guest("a"), e.guest("b")
 	ta := e.ticket(a.SessionToken, "duel")
 	e.ticket(b.SessionToken, "duel")
@@ -548,6 +568,9 @@ func TestQueueOutageLoggedOnce(t *testing.T) {
 	}
 	if n := logs.FilterMessage("matchmaker: queue readable again").Len(); n != 1 {
 		t.Errorf("%d recovery lines, want 1", n)
+	}
+	if n := logs.FilterMessage("matchmaker lease: store unusable; not matching").Len(); n != 1 {
+		t.Errorf("%d lease store warnings, want 1", n)
 	}
 }
 
@@ -576,4 +599,24 @@ func TestResolveFailureDoesNotStallQueue(t *testing.T) {
 	ta := e.ticket(a.SessionToken, "duel")
 	e.ticket(b.SessionToken, "duel")
 	e.waitStatus(a.SessionToken, ta.TicketID, "matched")
+}
+
+// TestTicketEventsResubscribe: a ticket-event subscription that fails is
+// logged and started again, and then carries changes.
+func TestTicketEventsResubscribe(t *testing.T) {
+	s := newFencedStore(time.Now)
+	events := &lossyEvents{TicketEvents: NewMemoryTicketEvents(), failSubs: 1}
+	cfg := duelConfig(s)
+	cfg.TicketEvents, cfg.SSEUpdateInterval = events, time.Hour
+	e, logs := observedEnv(t, cfg, nil)
+	testkitWait(t, "the second subscription", func() bool { return events.subscribers() == 1 })
+	if n := logs.FilterMessage("ticket events: subscription ended; retrying").Len(); n != 1 {
+		t.Fatalf("%d subscription warnings, want 1", n)
+	}
+	a, b := e.guest("a"), e.guest("b")
+	ta := e.ticket(a.SessionToken, "duel")
+	st := e.openStream(ta.TicketID, "")
+	st.until(t, "queued")
+	e.ticket(b.SessionToken, "duel")
+	st.until(t, "matched")
 }

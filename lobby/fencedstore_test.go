@@ -33,6 +33,7 @@ type fencedStore struct {
 	placing map[string]PlacingGroup
 
 	down       bool // queue reads fail as from an unreachable store
+	leaseDown  bool // lease requests fail
 	groupReads int  // PlacingGroups calls: one per matchmaker step
 	fullReads  int  // QueueSnapshot calls that returned the queue
 	leaseCalls int  // AcquireLease calls: one per matchmaker step
@@ -183,6 +184,9 @@ func (s *fencedStore) AcquireLease(ctx context.Context, name, holder string, ttl
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.leaseCalls++
+	if s.leaseDown {
+		return 0, fmt.Errorf("%w: acquire lease", ErrStoreUnavailable)
+	}
 	now := s.clock()
 	l, ok := s.leases[name]
 	live := ok && now.Before(l.until)
