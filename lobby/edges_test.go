@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -339,4 +340,49 @@ func TestResultsLogClose(t *testing.T) {
 			t.Fatalf("%d error lines", n)
 		}
 	}
+}
+
+// pruneCounter is a Store that counts its pruning passes.
+type pruneCounter struct {
+	Store
+	n atomic.Int32
+}
+
+func (s *pruneCounter) Prune(now time.Time) error {
+	s.n.Add(1)
+	return s.Store.Prune(now)
+}
+
+// TestNoMatchmakerPrunes: a lobby without a matchmaker (a game node's)
+// still runs the pruning pass every 30 s of its clock, forgetting finished
+// tickets after their retention.
+func TestNoMatchmakerPrunes(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	store := &pruneCounter{Store: NewMemoryStore()}
+	tickets := NewMemoryTicketStore()
+	cfg := testConfig()
+	cfg.Now, cfg.Store, cfg.Tickets, cfg.NoMatchmaker = clk.Now, store, tickets, true
+	cfg.TicketRetention = time.Minute
+	done := Ticket{ID: "t1", Player: 1, Status: StatusCancelled, Closed: clk.Now()}
+	if err := tickets.PutTicket(done); err != nil {
+		t.Fatal(err)
+	}
+	newEnv(t, cfg)
+	clk.Advance(29 * time.Second)
+	// Absence over a bounded wait (20 ticks of 5 ms): the original never
+	// prunes here; a loaded machine can only make the check weaker.
+	time.Sleep(100 * time.Millisecond)
+	if n := store.n.Load(); n != 0 {
+		t.Fatalf("%d pruning passes 29 s after the start", n)
+	}
+	clk.Advance(time.Second)
+	testkitWait(t, "a pruning pass", func() bool { return store.n.Load() == 1 })
+	if _, err := tickets.Ticket("t1"); err != nil {
+		t.Fatalf("a ticket within its retention was pruned: %v", err)
+	}
+	clk.Advance(31 * time.Second)
+	testkitWait(t, "the ticket pruned", func() bool {
+		_, err := tickets.Ticket("t1")
+		return errors.Is(err, ErrTicketNotFound)
+	})
 }
