@@ -361,7 +361,12 @@ func TestNoMatchmakerPrunes(t *testing.T) {
 	store := &pruneCounter{Store: NewMemoryStore()}
 	tickets := NewMemoryTicketStore()
 	cfg := testConfig()
-	cfg.Now, cfg.Store, cfg.Tickets, cfg.NoMatchmaker = clk.Now, store, tickets, true
+	var reads atomic.Int32 // clock reads: one per tick of the idle run loop
+	now := func() time.Time {
+		reads.Add(1)
+		return clk.Now()
+	}
+	cfg.Now, cfg.Store, cfg.Tickets, cfg.NoMatchmaker = now, store, tickets, true
 	cfg.TicketRetention = time.Minute
 	done := Ticket{ID: "t1", Player: 1, Status: StatusCancelled, Closed: clk.Now()}
 	if err := tickets.PutTicket(done); err != nil {
@@ -369,9 +374,8 @@ func TestNoMatchmakerPrunes(t *testing.T) {
 	}
 	newEnv(t, cfg)
 	clk.Advance(29 * time.Second)
-	// Absence over a bounded wait (20 ticks of 5 ms): the original never
-	// prunes here; a loaded machine can only make the check weaker.
-	time.Sleep(100 * time.Millisecond)
+	from := reads.Load()
+	testkitWait(t, "20 ticks", func() bool { return reads.Load() >= from+20 })
 	if n := store.n.Load(); n != 0 {
 		t.Fatalf("%d pruning passes 29 s after the start", n)
 	}
