@@ -620,3 +620,30 @@ func TestTicketEventsResubscribe(t *testing.T) {
 	e.ticket(b.SessionToken, "duel")
 	st.until(t, "matched")
 }
+
+// TestCancelRacesMatchmaker: a cancel that loses the race for the ticket
+// to another lobby's matchmaker answers with the outcome: ticket_closed
+// once that lobby stored it (here: matched), ticket_placing while it is
+// still being placed.
+func TestCancelRacesMatchmaker(t *testing.T) {
+	s := newFencedStore(time.Now)
+	cfg := duelConfig(s)
+	cfg.NoMatchmaker = true // the matchmaker is "another lobby": the test
+	e := newEnv(t, cfg)
+	for _, outcome := range []TicketStatus{StatusMatched, StatusQueued} {
+		a := e.guest("a")
+		ta := e.ticket(a.SessionToken, "duel")
+		id := TicketID(ta.TicketID)
+		s.beforeDequeue = func() {
+			s.mu.Lock()
+			s.unqueueLocked(id) // taken by the other lobby's matchmaker
+			s.mu.Unlock()
+			tk, _ := s.tickets.Ticket(id)
+			tk.Status = outcome
+			_ = s.tickets.PutTicket(tk)
+		}
+		code := map[TicketStatus]string{StatusMatched: "ticket_closed", StatusQueued: "ticket_placing"}[outcome]
+		e.expectError("DELETE", "/v1/tickets/"+ta.TicketID, a.SessionToken, nil, http.StatusConflict, code)
+		s.beforeDequeue = nil
+	}
+}

@@ -32,12 +32,14 @@ type fencedStore struct {
 	epochs  map[string]uint64
 	placing map[string]PlacingGroup
 
-	down       bool // queue reads fail as from an unreachable store
-	leaseDown  bool // lease requests fail
-	groupReads int  // PlacingGroups calls: one per matchmaker step
-	fullReads  int  // QueueSnapshot calls that returned the queue
-	leaseCalls int  // AcquireLease calls: one per matchmaker step
-	versionOK  bool
+	down      bool // queue reads fail as from an unreachable store
+	leaseDown bool // lease requests fail
+
+	beforeDequeue func() // if set, runs at the start of Dequeue (set before use)
+	groupReads    int    // PlacingGroups calls: one per matchmaker step
+	fullReads     int    // QueueSnapshot calls that returned the queue
+	leaseCalls    int    // AcquireLease calls: one per matchmaker step
+	versionOK     bool
 }
 
 func newFencedStore(clock func() time.Time) *fencedStore {
@@ -113,6 +115,9 @@ func (s *fencedStore) Enqueue(ctx context.Context, e QueueEntry) (QueueEntry, er
 }
 
 func (s *fencedStore) Dequeue(ctx context.Context, ids ...TicketID) (bool, error) {
+	if s.beforeDequeue != nil {
+		s.beforeDequeue()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, id := range ids {

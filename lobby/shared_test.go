@@ -349,3 +349,33 @@ func TestMemoryQueueOrder(t *testing.T) {
 		t.Fatalf("queue %v, want a b c", ids)
 	}
 }
+
+// TestTicketStorePruneReopened: a ticket that finished, was stored queued
+// again and finished again is pruned once, and the pruning list is left
+// empty (it does not grow with such tickets).
+func TestTicketStorePruneReopened(t *testing.T) {
+	s := NewMemoryTicketStore().(*memTickets)
+	t0 := time.Unix(1_800_000_000, 0)
+	for _, st := range []TicketStatus{StatusQueued, StatusCancelled, StatusQueued, StatusCancelled} {
+		if err := s.PutTicket(Ticket{ID: "t", Player: 1, Status: st, Closed: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.PutTicket(Ticket{ID: "u", Player: 2, Status: StatusExpired, Closed: t0.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PruneTickets(t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Ticket("t"); !errors.Is(err, ErrTicketNotFound) {
+		t.Fatalf("t after the prune: %v", err)
+	}
+	if _, err := s.Ticket("u"); err != nil {
+		t.Fatalf("u, closed after the cut-off, was pruned: %v", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !slices.Equal(s.closed, []TicketID{"u"}) {
+		t.Fatalf("pruning list %v, want [u]", s.closed)
+	}
+}
