@@ -501,12 +501,13 @@ func (l *Lobby) run() {
 		select {
 		case <-l.runCtx.Done():
 			return
-		case now := <-t.C:
+		case <-t.C:
 			if !l.cfg.NoMatchmaker {
 				l.step(l.runCtx)
-			} else if now.Sub(l.lastPrune) >= 30*time.Second {
+			} else if now := l.cfg.Now(); now.Sub(l.lastPrune) >= 30*time.Second {
+				// On Config.Now, as lastPrune and step's pruning are.
 				l.lastPrune = now
-				l.prune(l.cfg.Now())
+				l.prune(now)
 			}
 		}
 	}

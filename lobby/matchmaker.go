@@ -121,21 +121,6 @@ func (m *matchmaker) remove(id TicketID) bool {
 	return true
 }
 
-// position returns the 1-based place of the ticket in its mode's queue.
-func (m *matchmaker) position(id TicketID) (pos, queued int, ok bool) {
-	mode, ok := m.where[id]
-	if !ok {
-		return 0, 0, false
-	}
-	q := m.queues[mode]
-	for i := range q {
-		if q[i].ID == id {
-			return i + 1, len(q), true
-		}
-	}
-	return 0, 0, false
-}
-
 // window returns the rating window of e at now.
 func (m *matchmaker) window(e mmEntry, now time.Time) float64 {
 	waited := now.Sub(e.Enqueued).Seconds()
