@@ -78,7 +78,8 @@ type Config struct {
 	TicketTTL time.Duration
 	// TicketRetention is how long a finished ticket (matched, cancelled,
 	// expired) stays readable, so a late SSE reconnect still gets its
-	// outcome. If zero, 10 minutes is used.
+	// outcome (an EventSource resumes within seconds). If zero, 2 minutes
+	// is used.
 	TicketRetention time.Duration
 	// MatchInterval is how often the matchmaker runs. If zero, 100
 	// milliseconds is used.
@@ -256,7 +257,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	def(&cfg.FillWait, 2*time.Second)
 	def(&cfg.BotFillAfter, 2*time.Second)
 	def(&cfg.TicketTTL, 2*time.Minute)
-	def(&cfg.TicketRetention, 10*time.Minute)
+	def(&cfg.TicketRetention, 2*time.Minute)
 	def(&cfg.MatchInterval, 100*time.Millisecond)
 	def(&cfg.PlaceTimeout, 5*time.Second)
 	def(&cfg.RequeuePriority, 2*time.Minute)

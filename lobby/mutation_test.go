@@ -36,7 +36,7 @@ func TestConfigDefaultsAll(t *testing.T) {
 		SessionTTL: 15 * time.Minute, RefreshTTL: 7 * 24 * time.Hour, SocketTokenTTL: 2 * time.Minute, ReconnectGrace: 30 * time.Second,
 		Modes:         map[string]ModeRules{"arena": {MinPlayers: 2, MaxPlayers: 16}, "bench": {MinPlayers: 1, MaxPlayers: 8}},
 		DefaultRating: 1500, MaxRating: 10000, WindowBase: 100, WindowGrowth: 50, WindowMax: 1000,
-		FillWait: 2 * time.Second, BotFillAfter: 2 * time.Second, TicketTTL: 2 * time.Minute, TicketRetention: 10 * time.Minute,
+		FillWait: 2 * time.Second, BotFillAfter: 2 * time.Second, TicketTTL: 2 * time.Minute, TicketRetention: 2 * time.Minute,
 		MatchInterval: 100 * time.Millisecond, PlaceTimeout: 5 * time.Second, RequeuePriority: 2 * time.Minute,
 		SSEKeepAlive: 15 * time.Second, SSEUpdateInterval: 2 * time.Second, SSERetry: 2 * time.Second,
 		RateLimit: 10, RateBurst: 200, MaxBodyBytes: 8 << 10,

@@ -48,7 +48,7 @@
 //	players:subjects               hash    studio subject -> player id; permanent
 //	signing-keys                   string  JSON signing keys, created once (SET NX); permanent
 //	ticket:<id>                    string  ticket JSON; queued: until it expires + TicketRetention
-//	                                       (2 min + 10 min); finished: TicketRetention after closing
+//	                                       (2 min + 2 min); finished: TicketRetention after closing
 //	ticket-live:<player>           string  the player's queued ticket id; same TTL as the ticket,
 //	                                       deleted when the ticket finishes
 //	queue:entries                  hash    ticket id -> "<seq> <entry JSON>"; an entry leaves when
